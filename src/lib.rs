@@ -1,6 +1,13 @@
 //! casebridge: keeps ServiceNow incidents and HPE support cases in sync.
 //!
-//! The engine modules (`config`, `store`, `sis`, ...) never import the UI.
+//! The engine modules (`config`, `store`, `sis`, `updates`, `servicenow`)
+//! never import the UI.
 
 pub mod cli;
+pub mod config;
+pub mod servicenow;
+pub mod sim;
+pub mod sis;
+pub mod store;
 pub mod tls;
+pub mod updates;
