@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod gsem;
 pub mod servicenow;
 pub mod sim;
 pub mod sis;
