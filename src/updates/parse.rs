@@ -263,13 +263,12 @@ fn read_record(start: &Start, text: &str, rules: &Rules) -> Result<Record, NotUn
             text: between.to_string(),
         });
     }
+    let tags = absorb_tags_in_words(kind, tags, text, rules);
     let mut fields = Vec::new();
     for (i, tag) in tags.iter().enumerate() {
         let value_end = tags.get(i + 1).map_or(text.len(), |next| next.at);
         let value_start = value_start(text, tag.end, value_end);
-        let value = text[value_start..value_end]
-            .trim_end_matches(|c: char| c.is_whitespace() || ",;|".contains(c))
-            .to_string();
+        let value = trim_value(&text[value_start..value_end]).to_string();
         if tag.field == Field::PartNumber {
             let (number, description) = split_part_number(&value);
             fields.push((Field::PartNumber, number));
@@ -285,6 +284,44 @@ fn read_record(start: &Start, text: &str, rules: &Rules) -> Result<Record, NotUn
         id: id.to_string(),
         fields,
     })
+}
+
+/// A status word may contain a tag word ("HANDED TO CARRIER"): when the
+/// value read up to or through the next tag is a word the rules know, that
+/// tag is part of the value, not a tag.
+fn absorb_tags_in_words(
+    kind: RecordKind,
+    mut tags: Vec<Tag>,
+    text: &str,
+    rules: &Rules,
+) -> Vec<Tag> {
+    let knows = |field: Field, word: &str| match (kind, field) {
+        (RecordKind::Task, Field::Status) => rules.task_status.lookup(word).is_some(),
+        (RecordKind::Part, Field::Status) => rules.part_status.lookup(word).is_some(),
+        (RecordKind::Part, Field::ReturnStatus) => rules.return_status.lookup(word).is_some(),
+        (RecordKind::Part, Field::Carrier) => rules.carriers.lookup(word).is_some(),
+        _ => false,
+    };
+    let mut i = 0;
+    while i < tags.len() {
+        while let Some(next) = tags.get(i + 1) {
+            let start = value_start(text, tags[i].end, next.at);
+            let through = tags.get(i + 2).map_or(text.len(), |after| after.at);
+            if knows(tags[i].field, &text[start..next.end])
+                || knows(tags[i].field, trim_value(&text[start..through]))
+            {
+                tags.remove(i + 1);
+            } else {
+                break;
+            }
+        }
+        i += 1;
+    }
+    tags
+}
+
+fn trim_value(value: &str) -> &str {
+    value.trim_end_matches(|c: char| c.is_whitespace() || ",;|".contains(c))
 }
 
 struct Tag {
@@ -412,7 +449,7 @@ fn push_record(
     match kind {
         RecordKind::Task => {
             let mut task = TaskUpdate {
-                task_id: id.to_string(),
+                task_id: record_id(id),
                 status: None,
                 scheduled_start: None,
                 engineer_eta: None,
@@ -444,7 +481,7 @@ fn push_record(
         }
         RecordKind::Part => {
             let mut part = PartUpdate {
-                order_id: id.to_string(),
+                order_id: record_id(id),
                 part_number: None,
                 description: None,
                 quantity: None,
@@ -514,6 +551,12 @@ fn push_record(
             parsed.parts.push(part);
         }
     }
+}
+
+/// HPE's ids are matched whatever the case they were written in, so one
+/// task written `wo-4417` and `WO-4417` is one record.
+fn record_id(id: &str) -> String {
+    id.trim().to_uppercase()
 }
 
 /// A later value of the same field in one update wins; an absent one
