@@ -121,7 +121,7 @@ impl Default for ActivityTable {
 /// leaves casebridge.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
-    #[error("{transaction} needs {what}: write it and retry")]
+    #[error("{transaction} needs {what} before it can be sent")]
     Empty {
         transaction: TransactionName,
         what: &'static str,
@@ -401,4 +401,154 @@ fn alternate_contact_pairs(alternate: &Person) -> NameValuePairs {
     }
     let version = (ext::VERSION.to_owned(), ext::VERSION_VALUE.to_owned());
     NameValuePairs(std::iter::once(version).chain(contact).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder() -> MessageBuilder {
+        MessageBuilder::new(
+            Destination {
+                remote_agent_name: "AGENT".into(),
+                remote_agent_type: "CUSTOMER".into(),
+            },
+            ActivityTable::default(),
+        )
+    }
+
+    fn now() -> DateTime<Utc> {
+        date::parse("2024-05-01 10:00:00").unwrap()
+    }
+
+    fn input() -> ServiceRequestInput {
+        ServiceRequestInput {
+            requester_id: "INC1".into(),
+            severity: "MEDIUM".into(),
+            requester: Requester {
+                person: Person {
+                    last_name: "Gann".into(),
+                    phone: "510".into(),
+                    ..Person::default()
+                },
+                ..Requester::default()
+            },
+            contract: "215".into(),
+            serial: "5UF".into(),
+            tracking_number: "INC1_1".into(),
+            title: "t".into(),
+            description: "d".into(),
+        }
+    }
+
+    fn case() -> CaseRef {
+        CaseRef {
+            requester_id: "INC1".into(),
+            provider_id: None,
+        }
+    }
+
+    #[test]
+    fn service_request_refuses_missing_mandatory_content() {
+        let mut no_last_name = input();
+        no_last_name.requester.person.last_name = " ".into();
+        let mut no_phone = input();
+        no_phone.requester.person.phone.clear();
+        let mut no_contract = input();
+        no_contract.contract.clear();
+        for (bad, starts) in [
+            (
+                no_last_name,
+                "SERVICE REQUEST needs the requester's last name",
+            ),
+            (no_phone, "SERVICE REQUEST needs the requester's phone"),
+            (no_contract, "SERVICE REQUEST needs a contract"),
+        ] {
+            let err = builder().service_request(&bad, now()).unwrap_err();
+            assert!(err.to_string().starts_with(starts), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_semicolon_in_a_structured_value_is_refused() {
+        let mut bad = input();
+        bad.serial = "5UF;LN=forged".into();
+        assert_eq!(
+            builder().service_request(&bad, now()).unwrap_err(),
+            BuildError::Field {
+                field: "AgreementType",
+                source: FieldError::SemicolonInValue {
+                    tag: "SN".into(),
+                    value: "5UF;LN=forged".into()
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn closing_and_rejecting_need_their_text() {
+        let b = builder();
+        assert_eq!(
+            b.confirm_close(&case(), " \r\n", now())
+                .unwrap_err()
+                .to_string(),
+            "CONFIRM CLOSE needs closure notes before it can be sent"
+        );
+        assert_eq!(
+            b.request_closure(&case(), "", now()).unwrap_err(),
+            BuildError::Empty {
+                transaction: TransactionName::RequestClosure,
+                what: "closure notes"
+            }
+        );
+        assert_eq!(
+            b.reject_resolution(&case(), "", now()).unwrap_err(),
+            BuildError::Empty {
+                transaction: TransactionName::RejectResolution,
+                what: "a reason"
+            }
+        );
+        assert_eq!(
+            b.provide_problem_information(&case(), "", now())
+                .unwrap_err(),
+            BuildError::Empty {
+                transaction: TransactionName::ProvideProblemInformation,
+                what: "a note"
+            }
+        );
+        let no_id = CaseRef::default();
+        assert_eq!(
+            b.query_incident(&no_id, now()).unwrap_err(),
+            BuildError::Empty {
+                transaction: TransactionName::QueryIncident,
+                what: "a RequesterID"
+            }
+        );
+    }
+
+    #[test]
+    fn no_alternate_contact_means_no_name_value_pairs() {
+        let built = builder().service_request(&input(), now()).unwrap();
+        let activity = built.message.service_incident.unwrap().activity.unwrap();
+        assert_eq!(activity.name_value_pairs, None);
+        assert_eq!(activity.action_log.as_deref(), Some("Alternate Contact"));
+        assert_eq!(activity.local_date.as_deref(), Some("2024-05-01 10:00:00"));
+    }
+
+    #[test]
+    fn the_activity_table_can_be_overridden() {
+        let table: ActivityTable = serde_json::from_value(serde_json::json!({
+            "query_incident": {"action_log": "Status query", "parameter_list": "Problem:Status"}
+        }))
+        .unwrap();
+        assert_eq!(table.confirm_close, ActivityTable::default().confirm_close);
+        let b = MessageBuilder::new(builder().destination, table);
+        let built = b.query_incident(&case(), now()).unwrap();
+        let activity = built.message.service_incident.unwrap().activity.unwrap();
+        assert_eq!(activity.action_log.as_deref(), Some("Status query"));
+        assert_eq!(activity.parameter_list.as_deref(), Some("Problem:Status"));
+        assert!(
+            serde_json::from_value::<ActivityTable>(serde_json::json!({"closure": {}})).is_err()
+        );
+    }
 }
