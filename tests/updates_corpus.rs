@@ -1034,3 +1034,310 @@ const CASES: &[Case] = &[
         &["part 7730021 @0..45 | status=SHIPPED>shipped | carrier=DHL"],
     ),
 ];
+
+// ---- late and repeated updates, through the real store -------------------------
+
+mod through_the_store {
+    use super::sample_input;
+    use casebridge::store::prelude::*;
+    use casebridge::store::{EventRow, NewCase, Role, Store};
+    use casebridge::updates::{
+        Applied, NOT_UNDERSTOOD_KIND, NOTE_KIND, Rules, UpdateContext, UpdateInput, apply_parsed,
+        parse_update,
+    };
+    use chrono::NaiveDateTime;
+
+    const NOW: i64 = 1_714_600_000_000;
+
+    fn ms(text: &str) -> i64 {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        case_id: i64,
+        rules: Rules,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("casebridge.db"), Role::Tool).unwrap();
+        let case = store
+            .create_case(
+                &NewCase {
+                    incident_number: "INC0097539".to_string(),
+                    severity: "MAJOR".to_string(),
+                    title: "HSN switch blade down".to_string(),
+                    description: "c3s2 blade unreachable".to_string(),
+                    system_id: None,
+                    opened_by: "alice".to_string(),
+                },
+                NOW,
+            )
+            .unwrap();
+        Fixture {
+            _dir: dir,
+            store,
+            case_id: case.id,
+            rules: Rules::shipped().unwrap(),
+        }
+    }
+
+    impl Fixture {
+        /// Parses and records one message whose event time is `at`.
+        fn deliver(
+            &self,
+            message_id: &str,
+            log: Option<&str>,
+            pairs: &[(String, String)],
+            comment: Option<&str>,
+            at: &str,
+        ) -> Applied {
+            let parsed = parse_update(
+                &UpdateInput {
+                    action_log: log,
+                    pairs,
+                    comment,
+                },
+                &self.rules,
+            );
+            let ctx = UpdateContext {
+                inbox_id: None,
+                message_id: Some(message_id),
+                event_time: Some(at),
+                event_at_ms: Some(ms(at)),
+                author: "HPE",
+            };
+            self.store
+                .transaction(|tx| apply_parsed(tx, self.case_id, &parsed, &ctx, NOW))
+                .unwrap()
+        }
+
+        fn sample(&self, file: &str, message_id: &str, at: &str) -> Applied {
+            let (log, pairs, comment) = sample_input(file);
+            self.deliver(message_id, log.as_deref(), &pairs, comment.as_deref(), at)
+        }
+
+        fn text(&self, message_id: &str, comment: &str, at: &str) -> Applied {
+            self.deliver(message_id, None, &[], Some(comment), at)
+        }
+    }
+
+    fn events(rows: &[EventRow]) -> Vec<(String, bool, Option<String>)> {
+        rows.iter()
+            .map(|e| (e.status.clone(), e.status_known, e.event_time.clone()))
+            .collect()
+    }
+
+    fn ev(status: &str, known: bool, at: &str) -> (String, bool, Option<String>) {
+        (status.to_string(), known, Some(at.to_string()))
+    }
+
+    #[test]
+    fn task_timeline_from_samples_04_and_09_and_a_repeat() {
+        let f = fixture();
+        let first = f.sample(
+            "04-onsite-task-structured.json",
+            "q-000130",
+            "2024-04-29 09:00:12",
+        );
+        assert_eq!(
+            (
+                first.events_added,
+                first.repeats,
+                first.status_changes,
+                first.note
+            ),
+            (1, 0, 1, None)
+        );
+        let second = f.sample(
+            "09-onsite-task-text.json",
+            "q-000145",
+            "2024-04-30 18:02:10",
+        );
+        assert_eq!(
+            (second.events_added, second.repeats, second.status_changes),
+            (1, 0, 1)
+        );
+        assert!(second.note.unwrap().is_inserted());
+
+        let tasks = f.store.tasks_for_case(f.case_id).unwrap();
+        assert_eq!(tasks.len(), 1);
+        let task = &tasks[0];
+        assert_eq!(task.task_id, "WO-4417");
+        assert_eq!(task.status.as_deref(), Some("onsite"));
+        assert!(task.status_known);
+        assert_eq!(task.scheduled_start.as_deref(), Some("2024-04-29 14:00:00"));
+        assert_eq!(task.engineer_eta.as_deref(), Some("2024-04-30 18:00"));
+        assert_eq!(
+            task.description.as_deref(),
+            Some("Replace HSN switch blade in c3s2")
+        );
+        assert_eq!(task.completion, None);
+        assert_eq!(
+            events(&f.store.task_timeline(task.id).unwrap()),
+            [
+                ev("dispatched", true, "2024-04-29 09:00:12"),
+                ev("onsite", true, "2024-04-30 18:02:10")
+            ]
+        );
+
+        // GSEM delivers sample 09 again: nothing is added, nothing changes.
+        let again = f.sample(
+            "09-onsite-task-text.json",
+            "q-000145",
+            "2024-04-30 18:02:10",
+        );
+        assert_eq!(
+            (
+                again.events_added,
+                again.repeats,
+                again.status_changes,
+                again.changed.len()
+            ),
+            (0, 1, 0, 0)
+        );
+        assert!(!again.note.unwrap().is_inserted());
+        assert_eq!(f.store.task_timeline(task.id).unwrap().len(), 2);
+        let notes: Vec<String> = f
+            .store
+            .journal_for_case(f.case_id)
+            .unwrap()
+            .into_iter()
+            .map(|j| j.entry.text)
+            .collect();
+        assert_eq!(notes, ["Engineer will badge in at the loading dock.\n"]);
+    }
+
+    #[test]
+    fn a_late_older_update_never_moves_the_status_back() {
+        let f = fixture();
+        f.sample("05-part-order-text.json", "q-000131", "2024-04-29 09:05:39");
+        f.sample(
+            "08-part-order-structured.json",
+            "q-000140",
+            "2024-04-30 16:20:04",
+        );
+        // An "ordered" report from before both arrives last, with a carrier
+        // the record already has from newer updates.
+        let late = f.text(
+            "q-000150",
+            "PART ORDER 7730021 STATUS ORDERED CARRIER UPS QTY 1",
+            "2024-04-28 20:00:00",
+        );
+        assert_eq!((late.events_added, late.status_changes), (1, 0));
+
+        let parts = f.store.parts_for_case(f.case_id).unwrap();
+        assert_eq!(parts.len(), 1);
+        let part = &parts[0];
+        assert_eq!(part.order_id, "7730021");
+        assert_eq!(part.status.as_deref(), Some("delivered"));
+        assert_eq!(part.carrier.as_deref(), Some("FEDEX"));
+        assert_eq!(part.quantity, Some(2));
+        assert_eq!(part.part_number.as_deref(), Some("P05591-001"));
+        assert_eq!(part.part_description.as_deref(), Some("HDR200 NIC"));
+        assert_eq!(part.tracking_number.as_deref(), Some("771234567890"));
+        assert_eq!(part.eta.as_deref(), Some("2024-04-30"));
+        assert_eq!(part.return_required, Some(true));
+        assert_eq!(part.return_status.as_deref(), Some("AWAITING PICKUP"));
+        assert!(!part.return_status_known);
+        assert_eq!(
+            events(&f.store.part_timeline(part.id).unwrap()),
+            [
+                ev("ordered", true, "2024-04-28 20:00:00"),
+                ev("shipped", true, "2024-04-29 09:05:39"),
+                ev("delivered", true, "2024-04-30 16:20:04"),
+            ]
+        );
+    }
+
+    #[test]
+    fn same_status_later_is_a_new_event_and_unknown_words_stay_flagged() {
+        let f = fixture();
+        f.text(
+            "m1",
+            "ONSITE TASK WO-1 STATUS: WAITING FOR ACCESS",
+            "2024-05-01 08:00:00",
+        );
+        f.text(
+            "m2",
+            "ONSITE TASK WO-1 STATUS ONSITE",
+            "2024-05-01 09:00:00",
+        );
+        f.text(
+            "m3",
+            "onsite task wo-1 status on site",
+            "2024-05-02 09:00:00",
+        );
+        let done = f.text(
+            "m4",
+            "ONSITE TASK WO-1 STATUS WORK COMPLETE",
+            "2024-05-02 12:30:00",
+        );
+        assert_eq!(done.status_changes, 1);
+        let task = &f.store.tasks_for_case(f.case_id).unwrap()[0];
+        assert_eq!(task.status.as_deref(), Some("complete"));
+        assert_eq!(task.completion.as_deref(), Some("2024-05-02 12:30:00"));
+        assert_eq!(
+            events(&f.store.task_timeline(task.id).unwrap()),
+            [
+                ev("WAITING FOR ACCESS", false, "2024-05-01 08:00:00"),
+                ev("onsite", true, "2024-05-01 09:00:00"),
+                ev("onsite", true, "2024-05-02 09:00:00"),
+                ev("complete", true, "2024-05-02 12:30:00"),
+            ]
+        );
+    }
+
+    #[test]
+    fn several_records_in_one_message_commit_together_and_misreads_are_journaled() {
+        let f = fixture();
+        let comment = "Status below.\nPART ORDER 1 STATUS SHIPPED\nPART ORDER 2 STATUS BACKORDER\nONSITE TASK soon\n";
+        let applied = f.text("m9", comment, "2024-05-03 10:00:00");
+        assert_eq!(
+            (
+                applied.parts.len(),
+                applied.events_added,
+                applied.not_understood
+            ),
+            (2, 2, 1)
+        );
+        let parts = f.store.parts_for_case(f.case_id).unwrap();
+        let statuses: Vec<(&str, Option<&str>)> = parts
+            .iter()
+            .map(|p| (p.order_id.as_str(), p.status.as_deref()))
+            .collect();
+        assert_eq!(
+            statuses,
+            [("1", Some("shipped")), ("2", Some("backordered"))]
+        );
+        let journal: Vec<(String, String)> = f
+            .store
+            .journal_for_case(f.case_id)
+            .unwrap()
+            .into_iter()
+            .map(|j| (j.entry.kind, j.entry.text))
+            .collect();
+        assert_eq!(
+            journal,
+            [
+                (
+                    NOTE_KIND.to_string(),
+                    "Status below.\nONSITE TASK soon\n".to_string()
+                ),
+                (
+                    NOT_UNDERSTOOD_KIND.to_string(),
+                    "onsite task soon: no STATUS or other tag (comment line):\nONSITE TASK soon"
+                        .to_string()
+                ),
+            ]
+        );
+        // Redelivered: the journal stays as it is.
+        f.text("m9", comment, "2024-05-03 10:00:00");
+        assert_eq!(f.store.journal_for_case(f.case_id).unwrap().len(), 2);
+    }
+}

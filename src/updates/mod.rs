@@ -17,11 +17,15 @@
 //! A record keyword later in a record line starts another record only when
 //! what follows reads as one; otherwise it is words of the value before it.
 
+mod apply;
 mod date;
 mod model;
 mod parse;
 mod rules;
 
+pub use apply::{
+    Applied, NOT_UNDERSTOOD_KIND, NOTE_KIND, UpdateContext, apply_parsed, store_part, store_task,
+};
 pub use date::{DateValue, UpdateDate};
 pub use model::{
     Canonical, NotUnderstood, NotUnderstoodReason, Origin, Parsed, PartStatus, PartUpdate,
