@@ -36,7 +36,7 @@ pub enum ConfigError {
     Missing { path: PathBuf, origin: Origin },
 
     /// The config file exists (or was named) but cannot be read as text.
-    #[error("{}: cannot read the config file: {source}. {fix}", path.display())]
+    #[error("{}: cannot read the config file: {source}. {fix}.", path.display())]
     Unreadable {
         path: PathBuf,
         source: io::Error,
@@ -44,15 +44,13 @@ pub enum ConfigError {
     },
 
     /// The file is not valid TOML.
-    #[error(
-        "{}: line {line}, column {column}: {problem}. Fix the TOML syntax there: strings need quotes, tables are written [name], keys key = value.",
-        path.display()
-    )]
+    #[error("{}: line {line}, column {column}: {problem}. {fix}.", path.display())]
     Syntax {
         path: PathBuf,
         line: usize,
         column: usize,
         problem: String,
+        fix: &'static str,
     },
 
     /// An environment variable that overrides the file has a bad value.

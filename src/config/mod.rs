@@ -142,11 +142,17 @@ fn syntax(text: &str, file: &Path, error: &toml::de::Error) -> ConfigError {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("; ");
+    let fix = if problem.contains("duplicate") {
+        "Each key and each [table] may appear once: merge or remove the repeated one"
+    } else {
+        "Fix the TOML syntax there: strings need quotes, tables are written [name], keys key = value"
+    };
     ConfigError::Syntax {
         path: file.to_path_buf(),
         line,
         column,
         problem,
+        fix,
     }
 }
 
@@ -181,6 +187,20 @@ fn quoted(message: &str) -> Option<&str> {
     let start = message.find('`')? + 1;
     let len = message[start..].find('`')?;
     Some(&message[start..start + len])
+}
+
+/// serde's name of an expected type, in the words of a TOML file.
+fn plain_type(expected: &str) -> &str {
+    match expected {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" => {
+            "a whole number (no quotes)"
+        }
+        "a boolean" => "true or false (no quotes)",
+        "a string" => "a string in double quotes",
+        "a sequence" => "a list in [ ]",
+        e if e.starts_with("struct ") || e == "a map" => "a table",
+        e => e,
+    }
 }
 
 /// Rewords serde's messages into problem + fix; our own visitors' messages
@@ -233,7 +253,7 @@ fn describe(key: String, message: &str) -> KeyError {
         return KeyError::new(
             key,
             format!("wrong type: {found}"),
-            format!("Write {expected} here"),
+            format!("Write {} here", plain_type(expected)),
         );
     }
     if let Some(sentence) = message.strip_suffix('.') {

@@ -563,13 +563,15 @@ impl Checker<'_> {
             },
             RawMode::Push => Delivery::Push(self.webhook(
                 &key("webhook"),
-                required(
-                    &key("webhook"),
-                    env.webhook,
-                    &format!(
-                        "mode = \"push\" needs a [gsem.{name}.webhook] table with listen and auth"
-                    ),
-                )?,
+                env.webhook.ok_or_else(|| {
+                    KeyError::new(
+                        key("webhook"),
+                        "the table is missing, but mode = \"push\" needs it",
+                        format!(
+                            "Add a [gsem.{name}.webhook] table with listen and auth, or set mode = \"pull\""
+                        ),
+                    )
+                })?,
                 &client_cert,
                 &client_key,
             )?),
