@@ -207,18 +207,13 @@ fn plain_type(expected: &str) -> &str {
 /// (sentences ending in `.`) already carry their fix.
 fn describe(key: String, message: &str) -> KeyError {
     if let Some(rest) = message.strip_prefix("unknown field ") {
-        let field = quoted(rest).unwrap_or(rest);
+        // serde_path_to_error has already put the unknown key on the path.
         let allowed = match rest.split_once(", expected ") {
             Some((_, list)) => format!(
                 "the keys allowed here are {}",
                 list.trim_start_matches("one of ")
             ),
             None => "this table takes no keys".to_owned(),
-        };
-        let key = if key.ends_with(field) {
-            key
-        } else {
-            join_key(&key, field)
         };
         return KeyError::new(
             key,
@@ -321,7 +316,7 @@ mod tests {
     #[test]
     fn serde_messages_are_reworded_with_a_fix() {
         let e = describe(
-            "gsem".into(),
+            "gsem.bogus".into(),
             "unknown field `bogus`, expected one of `environment`, `dev`, `prod`",
         );
         assert_eq!(e.key, "gsem.bogus");

@@ -17,55 +17,73 @@ use super::{LOG_ENV, defaults};
 
 type Checked<T> = Result<T, KeyError>;
 
-/// Turns the parsed file into settings. `paths.config_dir` is where relative
-/// paths start; `default_data_dir` is the `directories` data dir, if any.
+/// Turns the parsed file into settings, checking sections in file order so
+/// the first problem reported is the first in the file. Relative paths start
+/// at `config_file`'s directory; `default_data_dir` is the `directories`
+/// data dir, if the user has one.
 pub(crate) fn settings(
     raw: RawConfig,
     config_file: &Path,
     default_data_dir: Option<PathBuf>,
 ) -> Result<Settings, ConfigError> {
+    let env_log = env_log_filter()?;
+    build(raw, config_file, default_data_dir, env_log).map_err(|e| e.into_config_error(config_file))
+}
+
+fn build(
+    raw: RawConfig,
+    config_file: &Path,
+    default_data_dir: Option<PathBuf>,
+    env_log: Option<Log>,
+) -> Checked<Settings> {
     let config_dir = config_file
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let check = Checker { base: &config_dir };
-    let env_log = env_log_filter()?;
-    let built = (|| -> Checked<Settings> {
-        let store = check.store(raw.store, default_data_dir.as_deref())?;
-        let data_dir = match default_data_dir {
-            Some(dir) => dir,
-            None => store
-                .path
-                .parent()
-                .map_or_else(|| config_dir.clone(), Path::to_path_buf),
-        };
-        Ok(Settings {
-            site: check.site(raw.site)?,
-            operators: check.operators(raw.operators)?,
-            systems: check.systems(raw.systems)?,
-            gsem: check.gsem(raw.gsem)?,
-            servicenow: check.servicenow(raw.servicenow)?,
-            severity: check.severity(raw.severity)?,
-            sync: SyncSettings {
-                overdue_after: dur(
-                    raw.sync.and_then(|s| s.overdue_after),
-                    defaults::OVERDUE_AFTER,
-                ),
-            },
-            updates: check.updates(raw.updates)?,
-            store,
-            log: match env_log {
-                Some(log) => log,
-                None => log_from_file(raw.log)?,
-            },
-            ui: check.ui(raw.ui)?,
-            paths: Paths {
-                config_file: config_file.to_path_buf(),
-                config_dir: config_dir.clone(),
-                data_dir,
-            },
-        })
-    })();
-    built.map_err(|e| e.into_config_error(config_file))
+    let site = check.site(raw.site)?;
+    let operators = check.operators(raw.operators)?;
+    let systems = check.systems(raw.systems)?;
+    let gsem = check.gsem(raw.gsem)?;
+    let servicenow = check.servicenow(raw.servicenow)?;
+    let severity = check.severity(raw.severity)?;
+    let sync = SyncSettings {
+        overdue_after: dur(
+            raw.sync.and_then(|s| s.overdue_after),
+            defaults::OVERDUE_AFTER,
+        ),
+    };
+    let updates = check.updates(raw.updates)?;
+    let store = check.store(raw.store, default_data_dir.as_deref())?;
+    let log = match env_log {
+        Some(log) => log,
+        None => log_from_file(raw.log)?,
+    };
+    let ui = check.ui(raw.ui)?;
+    let data_dir = match default_data_dir {
+        Some(dir) => dir,
+        None => store
+            .path
+            .parent()
+            .map_or_else(|| config_dir.clone(), Path::to_path_buf),
+    };
+    Ok(Settings {
+        site,
+        operators,
+        systems,
+        gsem,
+        servicenow,
+        severity,
+        sync,
+        updates,
+        store,
+        log,
+        ui,
+        paths: Paths {
+            config_file: config_file.to_path_buf(),
+            config_dir,
+            data_dir,
+        },
+    })
 }
 
 fn check_filter(filter: &str) -> Result<(), String> {
