@@ -110,7 +110,6 @@ macro_rules! sis_object {
 
         impl Decode for $name {
             fn decode(value: Value, field: &'static str) -> Result<Self, DecodeError> {
-                #[allow(unused_mut)]
                 let mut map = object(value, field)?;
                 Ok(Self { $( $field: take(&mut map, $key)?, )* })
             }

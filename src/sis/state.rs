@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 use super::transaction::TransactionName;
 
 /// A SIS `CurrentState` (DMTF `PRS_*`).
@@ -73,6 +75,22 @@ impl State {
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.code(), self.name())
+    }
+}
+
+/// Written as its SIS code, the way `CurrentState` travels.
+impl Serialize for State {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = i64::deserialize(deserializer)?;
+        State::from_code(code).ok_or_else(|| {
+            serde::de::Error::custom(QuarantineReason::UnknownState(code).to_string())
+        })
     }
 }
 
@@ -473,6 +491,15 @@ mod tests {
             .collect();
         assert_eq!(finished, vec![1, 7]);
         assert_eq!(State::OpenProvider.to_string(), "5 (Open, provider)");
+        assert_eq!(serde_json::to_string(&State::Closed).unwrap(), "7");
+        assert_eq!(
+            serde_json::from_str::<State>("4").unwrap(),
+            State::OpenRequester
+        );
+        assert_eq!(
+            serde_json::from_str::<State>("8").unwrap_err().to_string(),
+            "unknown state 8"
+        );
     }
 
     #[test]
