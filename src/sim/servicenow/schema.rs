@@ -112,6 +112,7 @@ impl Schema {
                 ("category", Text),
                 ("state", Choice(STATE_CHOICES)),
                 ("hold_reason", Choice(HOLD_REASON_CHOICES)),
+                ("active", Text),
                 ("impact", Choice(IMPACT_CHOICES)),
                 ("urgency", Choice(IMPACT_CHOICES)),
                 ("priority", Choice(PRIORITY_CHOICES)),

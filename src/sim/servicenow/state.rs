@@ -556,7 +556,8 @@ impl Instance {
 }
 
 /// The incident table's business rules: priority from impact and urgency,
-/// close code and notes mandatory to resolve or close, `resolved_at` stamped.
+/// `active` from the state, close code and notes mandatory to resolve or
+/// close, `resolved_at` stamped.
 fn incident_rules(
     fields: &mut BTreeMap<String, String>,
     before: &BTreeMap<String, String>,
@@ -567,6 +568,9 @@ fn incident_rules(
     let priority = schema::priority(&get(fields, "impact"), &get(fields, "urgency"));
     fields.insert("priority".into(), priority);
     let state = get(fields, "state");
+    // Closed and Canceled incidents leave the active set; Resolved ones stay.
+    let active = if state == "7" || state == "8" { "false" } else { "true" };
+    fields.insert("active".into(), active.to_owned());
     let resolving = (state == "6" || state == "7") && (inserting || get(before, "state") != state);
     if resolving {
         let missing: Vec<&str> = [
