@@ -304,7 +304,7 @@ async fn unknown_ids_states_duplicates_and_agents_are_refused() {
         (
             "ERROR",
             "1003",
-            Some("CONFIRM CLOSE is not valid in state 5 (Open_Provider)"),
+            Some("CONFIRM CLOSE is not valid in state 5 (Open, provider)"),
             Some(5)
         )
     );

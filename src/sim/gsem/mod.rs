@@ -21,7 +21,6 @@ mod net;
 pub mod provider;
 mod push;
 pub mod queue;
-pub mod states;
 mod story;
 
 use std::collections::BTreeMap;
@@ -37,13 +36,13 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::sis;
 
+pub use crate::sis::State;
 pub use cli::{GsemSimArgs, run_cli};
 pub use model::{Refusal, SimCase};
 pub use net::Fault;
 pub use provider::{HpeAction, HpeAgent, OnsiteTask, PartOrder, UpdateForm};
 pub use push::{PushAttempt, PushAuth, PushConfig, PushHealth, PushOutcome};
 pub use queue::{QueueBody, QueueEntry};
-pub use states::State;
 
 use model::Cases;
 use net::FaultState;

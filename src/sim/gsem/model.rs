@@ -2,15 +2,15 @@
 //! and acknowledges what a requester POSTs (§3, §4).
 //!
 //! The validation here is the simulator's own, written from the spec, not
-//! the engine's; only the SIS message types are shared.
+//! the engine's: only the SIS types and the state table (`sis::state`),
+//! which is the shared contract, are reused.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::sis::model::{EcpControl, Statements};
-use crate::sis::{self, Message, ServiceIncident, TransactionName};
-
-use super::states::{State, requester_transition};
+use crate::sis::state::{Decision, Event};
+use crate::sis::{self, Message, ServiceIncident, State, TransactionName};
 
 /// `transactionStatusCode` of a missing mandatory field.
 pub const MISSING_FIELD: i64 = 1001;
@@ -32,6 +32,7 @@ pub struct SimCase {
     pub requester_id: String,
     /// HPE's 10-digit case number, from ACCEPT PROBLEM on.
     pub provider_id: Option<String>,
+    #[serde(serialize_with = "state_code")]
     pub state: State,
     /// `SN=` of `AgreementType`.
     pub serial: Option<String>,
@@ -41,6 +42,10 @@ pub struct SimCase {
     pub title: Option<String>,
     pub workflow_status: Option<String>,
     pub opened_at: DateTime<Utc>,
+}
+
+fn state_code<S: serde::Serializer>(state: &State, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(state.code())
 }
 
 impl SimCase {
@@ -247,15 +252,18 @@ impl Cases {
         if needs_comment && non_empty(incident.comment.as_deref()).is_none() {
             return Err((Refusal::missing("SERVICE_INCIDENT.Comment"), Some(key)));
         }
-        let after = requester_transition(name, case.state).ok_or_else(|| {
-            (
-                Refusal {
-                    code: NOT_VALID_IN_STATE,
-                    detail: format!("{name} is not valid in state {}", case.state),
-                },
-                Some(key),
-            )
-        })?;
+        let after = match sis::state::apply(Some(case.state), &Event::Send(name.clone())) {
+            Decision::Apply(applied) => applied.state,
+            Decision::Refuse(_) | Decision::Quarantine(_) => {
+                return Err((
+                    Refusal {
+                        code: NOT_VALID_IN_STATE,
+                        detail: format!("{name} is not valid in state {}", case.state),
+                    },
+                    Some(key),
+                ));
+            }
+        };
         if let Some(case) = self.get_mut(key) {
             case.state = after;
         }

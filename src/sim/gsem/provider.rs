@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::sis::model::{Activity, EcpControl, NameValuePairs, Statement, Statements};
-use crate::sis::{self, Message, ServiceIncident, TransactionName};
+use crate::sis::state::{Decision, Event, Received};
+use crate::sis::{self, Message, ServiceIncident, State, TransactionName};
 
 use super::model::SimCase;
-use super::states::State;
 
 /// Which of the two forms an onsite-task or part-order update takes (§6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,21 +80,56 @@ pub struct HpeAgent {
 }
 
 impl HpeAction {
-    /// The case's state once HPE has sent this (the provider rows of §3).
-    pub fn state_after(&self, current: State) -> State {
-        match self {
-            HpeAction::Accept => State::OpenProvider,
-            HpeAction::Entitlement { entitled: true, .. } => State::Entitled,
+    /// What the state machine sees of this transaction: HPE states the
+    /// state itself where the samples do (acceptance, entitlement,
+    /// resolution, close).
+    fn as_received(&self) -> Received {
+        let (transaction, current_state, entitled) = match self {
+            HpeAction::Accept => (
+                TransactionName::AcceptProblem,
+                Some(State::OpenProvider),
+                None,
+            ),
+            HpeAction::Entitlement { entitled: true, .. } => {
+                (TransactionName::Entitlement, Some(State::Entitled), Some(0))
+            }
             HpeAction::Entitlement {
                 entitled: false, ..
-            } => State::NotEntitled,
-            HpeAction::RequestInfo(_) => State::OpenRequester,
-            HpeAction::Resolve(_) => State::ClosedPendingConfirmation,
-            HpeAction::Close(_) => State::Closed,
+            } => (
+                TransactionName::Entitlement,
+                Some(State::NotEntitled),
+                Some(1),
+            ),
+            HpeAction::Resolve(_) => (
+                TransactionName::ProblemResolution,
+                Some(State::ClosedPendingConfirmation),
+                None,
+            ),
+            HpeAction::Close(_) => (
+                TransactionName::ProvideProblemInformation,
+                Some(State::Closed),
+                None,
+            ),
+            HpeAction::Query => (TransactionName::QueryIncident, None, None),
             HpeAction::Note(_)
+            | HpeAction::RequestInfo(_)
             | HpeAction::OnsiteTask(..)
-            | HpeAction::PartOrder(..)
-            | HpeAction::Query => current,
+            | HpeAction::PartOrder(..) => (TransactionName::ProvideProblemInformation, None, None),
+        };
+        Received {
+            transaction,
+            current_state: current_state.map(State::code),
+            entitled,
+            info_requested: matches!(self, HpeAction::RequestInfo(_)),
+        }
+    }
+
+    /// The case's state once HPE has sent this, by the shared state table
+    /// (§3); a message the table would quarantine leaves it as it was.
+    pub fn state_after(&self, current: State) -> State {
+        match sis::state::apply(Some(current), &Event::Received(self.as_received())) {
+            Decision::Apply(applied) => applied.state,
+            Decision::Refuse(_) | Decision::Quarantine(_) => current,
         }
     }
 
@@ -111,22 +146,22 @@ impl HpeAction {
     /// The message HPE sends for `case` (which already has its ProviderID
     /// when this is an ACCEPT PROBLEM).
     pub fn message(&self, case: &SimCase, agent: &HpeAgent, now: DateTime<Utc>) -> Message {
+        let received = self.as_received();
         let mut si = ServiceIncident {
             requester_id: Some(case.requester_id.clone()),
             provider_id: case.provider_id.clone(),
             workflow_status: self.workflow_status().map(str::to_owned),
+            current_state: received.current_state,
+            entitled: received.entitled,
             ..ServiceIncident::default()
         };
         let (name, action_log, pairs) = match self {
             HpeAction::Accept => {
                 si.provider_priority = Some(priority_of(case.severity.as_deref()));
-                si.current_state = Some(State::OpenProvider.code());
                 (TransactionName::AcceptProblem, "Case accepted", Vec::new())
             }
             HpeAction::Entitlement { entitled, comment } => {
                 si.provider_id = None;
-                si.entitled = Some(i64::from(!entitled));
-                si.current_state = Some(self.state_after(case.state).code());
                 si.comment = comment.clone();
                 let log = if *entitled {
                     "Entitlement verified"
@@ -175,7 +210,6 @@ impl HpeAction {
                 )
             }
             HpeAction::Resolve(solution) => {
-                si.current_state = Some(State::ClosedPendingConfirmation.code());
                 si.solution = Some(Statements::and(vec![Statement::new("FIX", solution)]));
                 (
                     TransactionName::ProblemResolution,
@@ -184,7 +218,6 @@ impl HpeAction {
                 )
             }
             HpeAction::Close(comment) => {
-                si.current_state = Some(State::Closed.code());
                 si.comment = Some(comment.clone());
                 (
                     TransactionName::ProvideProblemInformation,

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::states::State;
+use crate::sis::State;
 
 use super::provider::{HpeAction, OnsiteTask, PartOrder, UpdateForm};
 
