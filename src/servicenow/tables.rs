@@ -52,7 +52,7 @@ macro_rules! table {
             $( $(#[$fdoc])* pub const $field: &str = $name; )+
             pub const FIELDS: &[&str] = &[$($field),+];
         }
-        pub const $konst: TableDef = TableDef::new($table, $module::FIELDS);
+        pub static $konst: TableDef = TableDef::new($table, $module::FIELDS);
     };
 }
 

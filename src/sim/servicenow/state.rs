@@ -569,7 +569,11 @@ fn incident_rules(
     fields.insert("priority".into(), priority);
     let state = get(fields, "state");
     // Closed and Canceled incidents leave the active set; Resolved ones stay.
-    let active = if state == "7" || state == "8" { "false" } else { "true" };
+    let active = if state == "7" || state == "8" {
+        "false"
+    } else {
+        "true"
+    };
     fields.insert("active".into(), active.to_owned());
     let resolving = (state == "6" || state == "7") && (inserting || get(before, "state") != state);
     if resolving {
