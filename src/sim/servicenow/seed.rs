@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 
 use super::schema;
-use super::state::{Instance, Viewer, WriteError};
-use super::{ExtraTable, INTEGRATION_USER, SimError};
+use super::state::{Instance, Viewer};
+use super::{ExtraTable, INTEGRATION_USER, SimError, write_error};
 
 #[derive(Clone, Debug)]
 pub struct SeedUser {
@@ -160,14 +160,7 @@ fn write(
         .collect();
     instance
         .write(schema::INCIDENT, target, &values, user, at, Viewer::Script)
-        .map_err(|e| match e {
-            WriteError::Forbidden(detail) => SimError::Rejected(detail),
-            WriteError::NoTable(t) => SimError::NoTable(t),
-            WriteError::NoRecord => SimError::NoRecord {
-                table: schema::INCIDENT.to_owned(),
-                sys_id: target.unwrap_or_default().to_owned(),
-            },
-        })
+        .map_err(|e| write_error(schema::INCIDENT, target, e))
 }
 
 #[derive(Clone, Debug)]
@@ -254,7 +247,7 @@ impl Seed {
             instance
                 .write(table, None, &values, "system", at, Viewer::Script)
                 .map(drop)
-                .map_err(|e| SimError::Rejected(format!("{e:?}")))
+                .map_err(|e| write_error(table, None, e))
         };
         for u in &self.users {
             insert(
