@@ -5,11 +5,14 @@
 
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod gsem;
 pub mod logging;
 pub mod servicenow;
 pub mod sim;
 pub mod sis;
 pub mod store;
+pub mod sync;
 pub mod tls;
+pub mod tui;
 pub mod updates;
