@@ -202,7 +202,7 @@ impl TableClient {
         }
     }
 
-    fn read_params(url: &mut Url, fields: &[&'static str], display: Display) {
+    fn read_params(url: &mut Url, fields: &[&str], display: Display) {
         let mut pairs = url.query_pairs_mut();
         if !fields.is_empty() {
             pairs.append_pair("sysparm_fields", &fields.join(","));
@@ -217,7 +217,7 @@ impl TableClient {
         &self,
         table: &TableDef,
         query: &Query,
-        fields: &[&'static str],
+        fields: &[&str],
         display: Display,
     ) -> Result<Page, SnError> {
         let mut pager = self.pages(table, query, fields, display)?;
@@ -239,7 +239,7 @@ impl TableClient {
         &self,
         table: &TableDef,
         query: &Query,
-        fields: &[&'static str],
+        fields: &[&str],
         display: Display,
     ) -> Result<Pager<'_>, SnError> {
         let encoded = query.encode(table)?;
@@ -264,7 +264,7 @@ impl TableClient {
         &self,
         table: &TableDef,
         sys_id: &str,
-        fields: &[&'static str],
+        fields: &[&str],
         display: Display,
     ) -> Result<Record, SnError> {
         Self::check_fields(table, fields.iter().copied())?;

@@ -6,6 +6,8 @@
 //! [`TableDef`] when it is encoded, and a value that would break the
 //! encoding (`^`, or `,` inside an `IN` list) is refused.
 
+use std::borrow::Cow;
+
 use super::error::SnError;
 use super::tables::TableDef;
 
@@ -69,13 +71,13 @@ enum Join {
 enum Part {
     Condition {
         join: Join,
-        field: &'static str,
+        field: Cow<'static, str>,
         op: Op,
         /// One value, or the items of an `IN` list.
         values: Vec<String>,
     },
     Order {
-        field: &'static str,
+        field: Cow<'static, str>,
         descending: bool,
     },
     /// An operator-supplied encoded query (from the configuration), AND-ed
@@ -83,7 +85,10 @@ enum Part {
     Encoded { text: String, fields: Vec<String> },
 }
 
-/// An encoded query under construction. Conditions are AND-ed; `or`
+/// An encoded query under construction. Field names are `&'static str`
+/// constants of [`crate::servicenow::tables`] or names read from the
+/// configuration (`String`); either way they are checked when encoded.
+/// Conditions are AND-ed; `or`
 /// attaches to the condition before it (OR binds tighter than AND, as on
 /// the platform); `new_query` starts an alternative (`^NQ`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -99,15 +104,25 @@ impl Query {
     }
 
     /// AND-s `field op value`.
-    pub fn and(self, field: &'static str, op: Op, value: impl Into<String>) -> Self {
+    pub fn and(
+        self,
+        field: impl Into<Cow<'static, str>>,
+        op: Op,
+        value: impl Into<String>,
+    ) -> Self {
         self.condition(field, op, vec![value.into()])
     }
 
-    fn condition(mut self, field: &'static str, op: Op, values: Vec<String>) -> Self {
+    fn condition(
+        mut self,
+        field: impl Into<Cow<'static, str>>,
+        op: Op,
+        values: Vec<String>,
+    ) -> Self {
         let join = self.next_join.take().unwrap_or(Join::And);
         self.parts.push(Part::Condition {
             join,
-            field,
+            field: field.into(),
             op,
             values,
         });
@@ -115,7 +130,12 @@ impl Query {
     }
 
     /// OR-s `field op value` with the condition before it.
-    pub fn or(mut self, field: &'static str, op: Op, value: impl Into<String>) -> Self {
+    pub fn or(
+        mut self,
+        field: impl Into<Cow<'static, str>>,
+        op: Op,
+        value: impl Into<String>,
+    ) -> Self {
         self.next_join = Some(Join::Or);
         self.and(field, op, value)
     }
@@ -126,62 +146,66 @@ impl Query {
         self
     }
 
-    pub fn eq(self, field: &'static str, value: impl Into<String>) -> Self {
+    pub fn eq(self, field: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
         self.and(field, Op::Eq, value)
     }
 
-    pub fn ne(self, field: &'static str, value: impl Into<String>) -> Self {
+    pub fn ne(self, field: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
         self.and(field, Op::Ne, value)
     }
 
-    pub fn gt(self, field: &'static str, value: impl Into<String>) -> Self {
+    pub fn gt(self, field: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
         self.and(field, Op::Gt, value)
     }
 
-    pub fn ge(self, field: &'static str, value: impl Into<String>) -> Self {
+    pub fn ge(self, field: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
         self.and(field, Op::Ge, value)
     }
 
-    pub fn lt(self, field: &'static str, value: impl Into<String>) -> Self {
+    pub fn lt(self, field: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
         self.and(field, Op::Lt, value)
     }
 
-    pub fn le(self, field: &'static str, value: impl Into<String>) -> Self {
+    pub fn le(self, field: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
         self.and(field, Op::Le, value)
     }
 
-    pub fn like(self, field: &'static str, value: impl Into<String>) -> Self {
+    pub fn like(self, field: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
         self.and(field, Op::Like, value)
     }
 
-    pub fn starts_with(self, field: &'static str, value: impl Into<String>) -> Self {
+    pub fn starts_with(
+        self,
+        field: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Self {
         self.and(field, Op::StartsWith, value)
     }
 
-    pub fn is_in<S: AsRef<str>>(self, field: &'static str, values: &[S]) -> Self {
+    pub fn is_in<S: AsRef<str>>(self, field: impl Into<Cow<'static, str>>, values: &[S]) -> Self {
         let list = values.iter().map(|v| v.as_ref().to_owned()).collect();
         self.condition(field, Op::In, list)
     }
 
-    pub fn is_empty(self, field: &'static str) -> Self {
+    pub fn is_empty(self, field: impl Into<Cow<'static, str>>) -> Self {
         self.and(field, Op::IsEmpty, "")
     }
 
-    pub fn is_not_empty(self, field: &'static str) -> Self {
+    pub fn is_not_empty(self, field: impl Into<Cow<'static, str>>) -> Self {
         self.and(field, Op::IsNotEmpty, "")
     }
 
-    pub fn order_by(mut self, field: &'static str) -> Self {
+    pub fn order_by(mut self, field: impl Into<Cow<'static, str>>) -> Self {
         self.parts.push(Part::Order {
-            field,
+            field: field.into(),
             descending: false,
         });
         self
     }
 
-    pub fn order_by_desc(mut self, field: &'static str) -> Self {
+    pub fn order_by_desc(mut self, field: impl Into<Cow<'static, str>>) -> Self {
         self.parts.push(Part::Order {
-            field,
+            field: field.into(),
             descending: true,
         });
         self
@@ -223,7 +247,7 @@ impl Query {
             .flat_map(|part| -> Box<dyn Iterator<Item = &str>> {
                 match part {
                     Part::Condition { field, .. } | Part::Order { field, .. } => {
-                        Box::new(std::iter::once(*field))
+                        Box::new(std::iter::once(field.as_ref()))
                     }
                     Part::Encoded { fields, .. } => Box::new(fields.iter().map(String::as_str)),
                 }

@@ -5,17 +5,25 @@
 use std::borrow::Cow;
 
 /// A table and the field names casebridge may use on it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct TableDef {
     name: Cow<'static, str>,
-    fields: &'static [&'static str],
+    fields: Fields,
+}
+
+/// Field names fixed in code, or read from the configuration (the mirror
+/// tables' names are the operator's choice).
+#[derive(Clone, Debug)]
+enum Fields {
+    Fixed(&'static [&'static str]),
+    Configured(Vec<String>),
 }
 
 impl TableDef {
     pub const fn new(name: &'static str, fields: &'static [&'static str]) -> Self {
         Self {
             name: Cow::Borrowed(name),
-            fields,
+            fields: Fields::Fixed(fields),
         }
     }
 
@@ -24,7 +32,18 @@ impl TableDef {
     pub fn named(name: impl Into<String>, fields: &'static [&'static str]) -> Self {
         Self {
             name: Cow::Owned(name.into()),
-            fields,
+            fields: Fields::Fixed(fields),
+        }
+    }
+
+    /// A table whose name and field names all come from the configuration.
+    pub fn with_fields<S: Into<String>>(
+        name: impl Into<String>,
+        fields: impl IntoIterator<Item = S>,
+    ) -> Self {
+        Self {
+            name: Cow::Owned(name.into()),
+            fields: Fields::Configured(fields.into_iter().map(Into::into).collect()),
         }
     }
 
@@ -32,17 +51,38 @@ impl TableDef {
         &self.name
     }
 
-    pub fn fields(&self) -> &'static [&'static str] {
-        self.fields
+    /// The field names known here, in the order given.
+    pub fn fields(&self) -> impl Iterator<Item = &str> + '_ {
+        let (fixed, configured): (&[&str], &[String]) = match &self.fields {
+            Fields::Fixed(f) => (f, &[]),
+            Fields::Configured(f) => (&[], f),
+        };
+        fixed
+            .iter()
+            .copied()
+            .chain(configured.iter().map(String::as_str))
     }
 
     /// Whether `field` is known here. A dot-walked name (`caller_id.name`)
     /// is judged by its first segment: the platform checks the rest.
     pub fn knows(&self, field: &str) -> bool {
         let head = field.split('.').next().unwrap_or(field);
-        self.fields.contains(&head)
+        match &self.fields {
+            Fields::Fixed(f) => f.contains(&head),
+            Fields::Configured(f) => f.iter().any(|known| known == head),
+        }
     }
 }
+
+/// Two definitions are the same when they name the same table and fields,
+/// however the names were given.
+impl PartialEq for TableDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.fields().eq(other.fields())
+    }
+}
+
+impl Eq for TableDef {}
 
 macro_rules! table {
     ($(#[$doc:meta])* $module:ident, $konst:ident, $table:literal, { $($(#[$fdoc:meta])* $field:ident = $name:literal),+ $(,)? }) => {
@@ -150,5 +190,10 @@ mod tests {
         let mirror = TableDef::named("u_hpe_part_order", &["u_hpe_id"]);
         assert_eq!(mirror.name(), "u_hpe_part_order");
         assert!(mirror.knows("u_hpe_id"));
+        let configured = TableDef::with_fields("u_hpe_part_order", ["u_hpe_id".to_owned()]);
+        assert!(configured.knows("u_hpe_id"));
+        assert!(!configured.knows("u_status"));
+        assert_eq!(configured, mirror);
+        assert!(INCIDENT.fields().eq(incident::FIELDS.iter().copied()));
     }
 }

@@ -287,31 +287,35 @@ pub(crate) fn demo_mirror_tables() -> Vec<ExtraTable> {
         name: name.to_owned(),
         fields: fields.iter().map(|f| (*f).to_owned()).collect(),
     };
+    // The field names of `config::TaskFields` / `config::PartFields` defaults.
     vec![
         table(
             "u_hpe_onsite_task",
             &[
                 "u_hpe_id",
-                "u_hpe_case",
                 "u_incident",
+                "u_hpe_case",
                 "u_status",
-                "u_engineer",
                 "u_scheduled_start",
-                "u_notes",
+                "u_engineer_eta",
+                "u_description",
             ],
         ),
         table(
             "u_hpe_part_order",
             &[
                 "u_hpe_id",
-                "u_hpe_case",
                 "u_incident",
-                "u_part_number",
-                "u_description",
-                "u_quantity",
+                "u_hpe_case",
                 "u_status",
+                "u_part_number",
+                "u_part_description",
+                "u_quantity",
                 "u_carrier",
-                "u_tracking",
+                "u_tracking_number",
+                "u_eta",
+                "u_return_required",
+                "u_return_status",
             ],
         ),
     ]
