@@ -1,0 +1,17 @@
+//! The console's interface to the engine: the data it shows, the requests
+//! it makes, the events it receives, and the state-table refusals it can
+//! tell the operator about before anything is sent. No UI types here, so the
+//! CLI and a remote client use the same interface.
+
+mod link;
+mod protocol;
+pub mod rules;
+mod types;
+
+pub use link::{ConsoleLink, EngineLink, LinkClosed};
+pub use protocol::{Event, OpenCase, Request, RequestId, Snapshot};
+pub use types::{
+    CaseDetail, CaseFlags, CaseId, CaseSummary, EntryStatus, Health, IncidentSummary, Origin,
+    ParkedMessage, PartView, Priority, QuarantineEntry, RecordEvent, SyncMode, SystemChoice,
+    TaskView, TimelineEntry, is_finished, state_words,
+};

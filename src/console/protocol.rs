@@ -1,0 +1,118 @@
+//! The operations the console asks of the engine and what the engine
+//! reports back.
+
+use super::types::{
+    CaseDetail, CaseId, CaseSummary, Health, IncidentSummary, ParkedMessage, Priority,
+    QuarantineEntry, SystemChoice,
+};
+
+/// Chosen by the console for each request, echoed in the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// The open-case dialog's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenCase {
+    pub incident: String,
+    /// A configured system name.
+    pub system: String,
+    pub priority: Priority,
+    pub title: String,
+    pub description: String,
+}
+
+/// An operation the console asks of the engine. Nothing here is awaited:
+/// the answer comes back as an [`Event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Send the case's [`CaseDetail`] (and again whenever it changes while
+    /// it is the case on screen).
+    LoadCase {
+        case: CaseId,
+    },
+    /// The case view was left: stop sending its detail.
+    UnloadCase,
+    /// Send the incidents a case can be opened from.
+    LoadIncidents,
+    /// Look up one incident by number (typed in the dialog).
+    LookupIncident {
+        number: String,
+    },
+    OpenCase(OpenCase),
+    /// A note to HPE (PROVIDE PROBLEM INFORMATION) and to the incident.
+    Comment {
+        case: CaseId,
+        text: String,
+    },
+    /// CONFIRM CLOSE in state 6, REQUEST CLOSURE in 2–5; the engine picks by
+    /// the pending state, as [`super::rules::close_transaction`] does.
+    Close {
+        case: CaseId,
+        notes: String,
+    },
+    RejectResolution {
+        case: CaseId,
+        reason: String,
+    },
+    /// QUERY INCIDENT.
+    Query {
+        case: CaseId,
+    },
+    /// Send a parked message again as it is.
+    RetryOutbox {
+        seq: i64,
+    },
+    /// Replace a parked message's body and send it again.
+    EditAndRetry {
+        seq: i64,
+        body: String,
+    },
+    /// Drop a parked message (a SERVICE REQUEST cancels its case locally).
+    DropOutbox {
+        seq: i64,
+    },
+    ReplayQuarantine {
+        id: i64,
+    },
+    DiscardQuarantine {
+        id: i64,
+    },
+}
+
+/// What the engine reports. The console redraws from these alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The whole picture, first on connect (and after a reconnect).
+    Snapshot(Box<Snapshot>),
+    /// A case was added or changed.
+    CaseChanged(CaseSummary),
+    /// The detail of the case asked for with [`Request::LoadCase`].
+    CaseDetail(Box<CaseDetail>),
+    Incidents(Vec<IncidentSummary>),
+    /// The answer to [`Request::LookupIncident`].
+    IncidentFound(IncidentSummary),
+    Health(Health),
+    Parked(Vec<ParkedMessage>),
+    Quarantine(Vec<QuarantineEntry>),
+    /// The request is committed (e.g. queued in the outbox); `case` names
+    /// the case it created or touched.
+    RequestAccepted {
+        request: RequestId,
+        case: Option<CaseId>,
+    },
+    /// The request was refused, with the reason in words.
+    RequestFailed {
+        request: RequestId,
+        reason: String,
+    },
+}
+
+/// Everything the console needs to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub cases: Vec<CaseSummary>,
+    pub health: Health,
+    pub systems: Vec<SystemChoice>,
+    pub parked: Vec<ParkedMessage>,
+    pub quarantine: Vec<QuarantineEntry>,
+}

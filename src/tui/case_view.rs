@@ -1,0 +1,747 @@
+//! The case view: the narrative timeline beside the onsite-task and
+//! part-order panes (tabs below 120 columns). The timeline is wrapped once
+//! per detail or width change and kept, so a frame only slices it.
+
+use std::collections::BTreeSet;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Tabs};
+
+use super::clock::Zone;
+use super::text::{fit, wrap};
+use super::theme::Theme;
+use crate::console::{
+    CaseDetail, CaseId, CaseSummary, EntryStatus, Origin, RecordEvent, TimelineEntry, state_words,
+};
+
+/// Below this width the panes become tabs.
+pub const WIDE: u16 = 120;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Timeline,
+    Tasks,
+    Parts,
+}
+
+impl Pane {
+    const ALL: [Pane; 3] = [Pane::Timeline, Pane::Tasks, Pane::Parts];
+
+    pub fn cycle(self, forward: bool) -> Pane {
+        let i = Self::ALL.iter().position(|p| *p == self).unwrap_or(0);
+        let n = Self::ALL.len();
+        Self::ALL[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }]
+    }
+}
+
+/// Where the parts of the case view go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaseLayout {
+    pub header: Rect,
+    pub tabs: Option<Rect>,
+    pub timeline: Rect,
+    pub tasks: Rect,
+    pub parts: Rect,
+}
+
+impl CaseLayout {
+    /// The same function places the panes when drawing and tells `update`
+    /// how wide the timeline is, so wrapping and drawing agree.
+    pub fn new(area: Rect) -> CaseLayout {
+        let [header, body] =
+            Layout::vertical([Constraint::Length(3), Constraint::Fill(1)]).areas(area);
+        if area.width >= WIDE {
+            let [timeline, side] =
+                Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+                    .areas(body);
+            let [tasks, parts] =
+                Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)])
+                    .areas(side);
+            CaseLayout {
+                header,
+                tabs: None,
+                timeline,
+                tasks,
+                parts,
+            }
+        } else {
+            let [tabs, pane] =
+                Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(body);
+            CaseLayout {
+                header,
+                tabs: Some(tabs),
+                timeline: pane,
+                tasks: pane,
+                parts: pane,
+            }
+        }
+    }
+
+    /// Text area of the timeline inside its border.
+    pub fn timeline_inner(&self) -> Rect {
+        Block::bordered().inner(self.timeline)
+    }
+}
+
+/// One selectable row of the tasks or parts pane: a record, or one of its
+/// events when the record is expanded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaneRow {
+    pub record: usize,
+    pub event: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaneState {
+    pub selected: usize,
+    /// Ids of the expanded records (ids, not positions, survive refreshes).
+    pub expanded: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone)]
+struct TimelineLine {
+    entry: usize,
+    header: bool,
+    line: Line<'static>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaseView {
+    pub case: CaseId,
+    pub detail: Option<Box<CaseDetail>>,
+    pub pane: Pane,
+    lines: Vec<TimelineLine>,
+    wrapped_for: usize,
+    scroll: usize,
+    /// Follow the newest entry until the operator scrolls up.
+    follow: bool,
+    pub tasks: PaneState,
+    pub parts: PaneState,
+}
+
+fn origin_style(theme: &Theme, origin: Origin) -> Style {
+    match origin {
+        Origin::Local => theme.local(),
+        Origin::Hpe => theme.hpe(),
+        Origin::ServiceNow => theme.servicenow(),
+    }
+}
+
+fn entry_header(entry: &TimelineEntry, theme: &Theme, zone: &Zone) -> Line<'static> {
+    let (who, arrow) = match entry.origin {
+        Origin::Hpe => ("HPE".to_owned(), "←"),
+        Origin::Local => (format!("{} (casebridge)", fit(&entry.author, 30)), "→"),
+        Origin::ServiceNow => (format!("{} (ServiceNow)", fit(&entry.author, 30)), "→"),
+    };
+    let mut spans = vec![
+        Span::styled(zone.date_time(entry.time), theme.dim()),
+        Span::raw("  "),
+        Span::raw(format!("{arrow} ")),
+        Span::styled(who, origin_style(theme, entry.origin)),
+        Span::raw("  "),
+        Span::styled(fit(&entry.kind, 40), theme.title()),
+    ];
+    match &entry.status {
+        EntryStatus::Pending => spans.push(Span::styled("  ⧗ pending", theme.pending())),
+        EntryStatus::Failed { reason } => {
+            spans.push(Span::styled(
+                format!("  ✗ failed: {}", fit(reason, 80)),
+                theme.error(),
+            ));
+        }
+        EntryStatus::NotSent { reason } => {
+            spans.push(Span::styled(
+                format!("  ∅ not sent: {}", fit(reason, 80)),
+                theme.warning(),
+            ));
+        }
+        EntryStatus::Sent => spans.push(Span::styled("  ✓ sent", theme.good())),
+        EntryStatus::Received => {}
+    }
+    Line::from(spans)
+}
+
+fn status_text(event_status: &str, known: bool) -> String {
+    if known {
+        event_status.to_owned()
+    } else {
+        format!("{}?", fit(event_status, 24))
+    }
+}
+
+impl CaseView {
+    pub fn new(case: CaseId) -> CaseView {
+        CaseView {
+            case,
+            detail: None,
+            pane: Pane::Timeline,
+            lines: Vec::new(),
+            wrapped_for: 0,
+            scroll: 0,
+            follow: true,
+            tasks: PaneState::default(),
+            parts: PaneState::default(),
+        }
+    }
+
+    pub fn set_detail(
+        &mut self,
+        detail: Box<CaseDetail>,
+        theme: &Theme,
+        zone: &Zone,
+        width: usize,
+    ) {
+        self.detail = Some(detail);
+        self.rewrap(theme, zone, width);
+        self.tasks.selected = self
+            .tasks
+            .selected
+            .min(self.task_rows().len().saturating_sub(1));
+        self.parts.selected = self
+            .parts
+            .selected
+            .min(self.part_rows().len().saturating_sub(1));
+    }
+
+    /// Summary changes arrive before the new detail: show them at once.
+    pub fn set_summary(&mut self, summary: &CaseSummary) {
+        if let Some(detail) = &mut self.detail {
+            detail.summary = summary.clone();
+        }
+    }
+
+    pub fn rewrap(&mut self, theme: &Theme, zone: &Zone, width: usize) {
+        self.wrapped_for = width;
+        self.lines.clear();
+        let Some(detail) = &self.detail else { return };
+        let body_width = width.saturating_sub(2);
+        for (i, entry) in detail.timeline.iter().enumerate() {
+            self.lines.push(TimelineLine {
+                entry: i,
+                header: true,
+                line: entry_header(entry, theme, zone),
+            });
+            for text in wrap(&entry.text, body_width) {
+                self.lines.push(TimelineLine {
+                    entry: i,
+                    header: false,
+                    line: Line::raw(format!("  {text}")),
+                });
+            }
+            self.lines.push(TimelineLine {
+                entry: i,
+                header: false,
+                line: Line::raw(""),
+            });
+        }
+    }
+
+    pub fn wrapped_for(&self) -> usize {
+        self.wrapped_for
+    }
+
+    fn max_scroll(&self, height: usize) -> usize {
+        self.lines.len().saturating_sub(height)
+    }
+
+    /// First visible line, for a window of `height` lines.
+    fn top(&self, height: usize) -> usize {
+        if self.follow {
+            self.max_scroll(height)
+        } else {
+            self.scroll.min(self.max_scroll(height))
+        }
+    }
+
+    pub fn scroll_by(&mut self, delta: isize, height: usize) {
+        let top = self
+            .top(height)
+            .saturating_add_signed(delta)
+            .min(self.max_scroll(height));
+        self.scroll = top;
+        self.follow = top == self.max_scroll(height);
+    }
+
+    pub fn scroll_top(&mut self) {
+        self.scroll = 0;
+        self.follow = self.lines.is_empty();
+    }
+
+    pub fn scroll_bottom(&mut self) {
+        self.follow = true;
+    }
+
+    /// The entry whose lines start the view: what `raw` shows.
+    pub fn current_entry(&self, height: usize) -> Option<&TimelineEntry> {
+        let detail = self.detail.as_ref()?;
+        let line = self.lines.get(self.top(height))?;
+        detail.timeline.get(line.entry)
+    }
+
+    fn rows(records: impl Iterator<Item = (String, usize)>, state: &PaneState) -> Vec<PaneRow> {
+        let mut rows = Vec::new();
+        for (record, (id, events)) in records.enumerate() {
+            rows.push(PaneRow {
+                record,
+                event: None,
+            });
+            if state.expanded.contains(&id) {
+                rows.extend((0..events).map(|e| PaneRow {
+                    record,
+                    event: Some(e),
+                }));
+            }
+        }
+        rows
+    }
+
+    pub fn task_rows(&self) -> Vec<PaneRow> {
+        let Some(d) = &self.detail else {
+            return Vec::new();
+        };
+        Self::rows(
+            d.tasks.iter().map(|t| (t.task_id.clone(), t.events.len())),
+            &self.tasks,
+        )
+    }
+
+    pub fn part_rows(&self) -> Vec<PaneRow> {
+        let Some(d) = &self.detail else {
+            return Vec::new();
+        };
+        Self::rows(
+            d.parts.iter().map(|p| (p.order_id.clone(), p.events.len())),
+            &self.parts,
+        )
+    }
+
+    /// Moves the selection of the focused record pane.
+    pub fn move_selection(&mut self, delta: isize) {
+        let len = match self.pane {
+            Pane::Tasks => self.task_rows().len(),
+            Pane::Parts => self.part_rows().len(),
+            Pane::Timeline => return,
+        };
+        let state = if self.pane == Pane::Tasks {
+            &mut self.tasks
+        } else {
+            &mut self.parts
+        };
+        state.selected = state
+            .selected
+            .saturating_add_signed(delta)
+            .min(len.saturating_sub(1));
+    }
+
+    /// Expands or collapses the record under the selection.
+    pub fn toggle_expand(&mut self) {
+        let Some(detail) = &self.detail else { return };
+        let (rows, state) = match self.pane {
+            Pane::Tasks => (self.task_rows(), &self.tasks),
+            Pane::Parts => (self.part_rows(), &self.parts),
+            Pane::Timeline => return,
+        };
+        let Some(row) = rows.get(state.selected).copied() else {
+            return;
+        };
+        let id = match self.pane {
+            Pane::Tasks => detail.tasks.get(row.record).map(|t| t.task_id.clone()),
+            _ => detail.parts.get(row.record).map(|p| p.order_id.clone()),
+        };
+        let Some(id) = id else { return };
+        let state = if self.pane == Pane::Tasks {
+            &mut self.tasks
+        } else {
+            &mut self.parts
+        };
+        if !state.expanded.remove(&id) {
+            state.expanded.insert(id);
+        }
+        // The record's own row stays (or, collapsing from an event, becomes)
+        // the selection.
+        let rows = if self.pane == Pane::Tasks {
+            self.task_rows()
+        } else {
+            self.part_rows()
+        };
+        let state = if self.pane == Pane::Tasks {
+            &mut self.tasks
+        } else {
+            &mut self.parts
+        };
+        state.selected = rows
+            .iter()
+            .position(|r| r.record == row.record && r.event.is_none())
+            .unwrap_or(0);
+    }
+
+    /// The parsed update under the selection of a record pane: the event's,
+    /// or the newest event's for a record row.
+    pub fn selected_event(&self) -> Option<(String, &RecordEvent)> {
+        let detail = self.detail.as_ref()?;
+        let (row, events, id) = match self.pane {
+            Pane::Tasks => {
+                let row = *self.task_rows().get(self.tasks.selected)?;
+                let t = detail.tasks.get(row.record)?;
+                (row, &t.events, format!("task {}", t.task_id))
+            }
+            Pane::Parts => {
+                let row = *self.part_rows().get(self.parts.selected)?;
+                let p = detail.parts.get(row.record)?;
+                (row, &p.events, format!("part order {}", p.order_id))
+            }
+            Pane::Timeline => return None,
+        };
+        let event = match row.event {
+            Some(e) => events.get(e)?,
+            None => events.iter().max_by_key(|e| e.time)?,
+        };
+        Some((id, event))
+    }
+
+    pub fn render(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        summary: Option<&CaseSummary>,
+        theme: &Theme,
+        zone: &Zone,
+    ) {
+        let layout = CaseLayout::new(area);
+        let summary = self.detail.as_ref().map(|d| &d.summary).or(summary);
+        self.render_header(frame, layout.header, summary, theme);
+        match layout.tabs {
+            None => {
+                self.render_timeline(frame, layout.timeline, theme);
+                self.render_tasks(frame, layout.tasks, theme, zone);
+                self.render_parts(frame, layout.parts, theme, zone);
+            }
+            Some(tabs_area) => {
+                let (tasks, parts) = self
+                    .detail
+                    .as_ref()
+                    .map_or((0, 0), |d| (d.tasks.len(), d.parts.len()));
+                let titles = vec![
+                    "Timeline".to_owned(),
+                    format!("Onsite tasks ({tasks})"),
+                    format!("Part orders ({parts})"),
+                ];
+                let selected = Pane::ALL.iter().position(|p| *p == self.pane);
+                let tabs = Tabs::new(titles)
+                    .select(selected)
+                    .highlight_style(theme.selected());
+                frame.render_widget(tabs, tabs_area);
+                match self.pane {
+                    Pane::Timeline => self.render_timeline(frame, layout.timeline, theme),
+                    Pane::Tasks => self.render_tasks(frame, layout.tasks, theme, zone),
+                    Pane::Parts => self.render_parts(frame, layout.parts, theme, zone),
+                }
+            }
+        }
+    }
+
+    fn render_header(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        summary: Option<&CaseSummary>,
+        theme: &Theme,
+    ) {
+        let Some(s) = summary else {
+            frame.render_widget(
+                Paragraph::new("This case is no longer known to the engine."),
+                area,
+            );
+            return;
+        };
+        let hpe = s
+            .provider_id
+            .clone()
+            .unwrap_or_else(|| "requested…".to_owned());
+        let mut state = format!("{} ({})", state_words(s.state), s.state);
+        if s.pending_state != s.state {
+            state.push_str(&format!(" → {} pending", state_words(s.pending_state)));
+        }
+        let mut first = vec![
+            Span::styled(s.incident.clone(), theme.title()),
+            Span::raw(format!("  HPE case {}  ", fit(&hpe, 20))),
+            Span::raw(format!("{}  ", fit(&s.system, 20))),
+            Span::styled(s.priority.label(), theme.warning()),
+        ];
+        if s.flags.failed {
+            first.push(Span::styled("  ✗ failed", theme.error()));
+        }
+        if s.flags.overdue {
+            first.push(Span::styled("  ! overdue", theme.error()));
+        }
+        if s.flags.info_requested {
+            first.push(Span::styled("  ? HPE waits on us", theme.warning()));
+        }
+        if s.flags.pending {
+            first.push(Span::styled("  … pending", theme.pending()));
+        }
+        let second = Line::from(vec![
+            Span::raw("State: "),
+            Span::styled(state, theme.title()),
+            Span::raw("   HPE status: "),
+            Span::raw(fit(s.workflow_status.as_deref().unwrap_or("—"), 40)),
+        ]);
+        let title = match &self.detail {
+            Some(d) => Line::from(vec![
+                Span::raw("Title: "),
+                Span::styled(fit(&d.title, 200), theme.title()),
+            ]),
+            None => Line::styled("Loading the case from the engine…", theme.pending()),
+        };
+        frame.render_widget(Paragraph::new(vec![Line::from(first), second, title]), area);
+    }
+
+    fn block(&self, pane: Pane, title: String, theme: &Theme) -> Block<'static> {
+        let block = Block::default().borders(Borders::ALL).title(title);
+        if self.pane == pane {
+            block.border_style(theme.focus_border())
+        } else {
+            block
+        }
+    }
+
+    fn render_timeline(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
+        let count = self.detail.as_ref().map_or(0, |d| d.timeline.len());
+        let mut title = format!("Timeline ({count})");
+        if let Some(d) = &self.detail
+            && d.unparsed_updates > 0
+        {
+            title.push_str(&format!(
+                " · {} updates not parsed, kept as notes",
+                d.unparsed_updates
+            ));
+        }
+        let block = self.block(Pane::Timeline, title, theme);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        if self.detail.is_none() {
+            frame.render_widget(Line::styled("Loading…", theme.pending()), inner);
+            return;
+        }
+        if self.lines.is_empty() {
+            frame.render_widget(Line::styled("No entries yet.", theme.dim()), inner);
+            return;
+        }
+        let height = usize::from(inner.height);
+        let top = self.top(height);
+        let current = self.lines.get(top).map(|l| l.entry);
+        let lines: Vec<Line> = self.lines[top..]
+            .iter()
+            .take(height)
+            .map(|l| {
+                if l.header && Some(l.entry) == current && self.pane == Pane::Timeline {
+                    l.line.clone().patch_style(theme.selected())
+                } else {
+                    l.line.clone()
+                }
+            })
+            .collect();
+        frame.render_widget(Paragraph::new(lines), inner);
+    }
+
+    fn render_rows(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        lines: Vec<Line<'static>>,
+        selected: usize,
+        focused: bool,
+        theme: &Theme,
+    ) {
+        let height = usize::from(area.height);
+        let top = (selected + 1).saturating_sub(height);
+        let lines: Vec<Line> = lines
+            .into_iter()
+            .enumerate()
+            .skip(top)
+            .take(height)
+            .map(|(i, l)| {
+                if focused && i == selected {
+                    l.patch_style(theme.selected())
+                } else {
+                    l
+                }
+            })
+            .collect();
+        frame.render_widget(Paragraph::new(lines), area);
+    }
+
+    fn event_line(event: &RecordEvent, theme: &Theme, zone: &Zone) -> Line<'static> {
+        Line::from(vec![
+            Span::raw("    "),
+            Span::styled(zone.date_time(event.time), theme.dim()),
+            Span::raw("  "),
+            Span::styled(
+                status_text(&event.status, event.known),
+                if event.known {
+                    theme.text()
+                } else {
+                    theme.warning()
+                },
+            ),
+        ])
+    }
+
+    fn render_tasks(&self, frame: &mut Frame, area: Rect, theme: &Theme, zone: &Zone) {
+        let tasks = self.detail.as_ref().map_or(&[][..], |d| d.tasks.as_slice());
+        let open = tasks.iter().filter(|t| t.open).count();
+        let block = self.block(
+            Pane::Tasks,
+            format!("Onsite tasks ({open} open of {})", tasks.len()),
+            theme,
+        );
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        if tasks.is_empty() {
+            frame.render_widget(Line::styled("No onsite tasks.", theme.dim()), inner);
+            return;
+        }
+        let width = usize::from(inner.width);
+        let lines = self
+            .task_rows()
+            .into_iter()
+            .filter_map(|row| {
+                let t = tasks.get(row.record)?;
+                Some(match row.event {
+                    Some(e) => Self::event_line(t.events.get(e)?, theme, zone),
+                    None => {
+                        let mark = if self.tasks.expanded.contains(&t.task_id) {
+                            "▾"
+                        } else {
+                            "▸"
+                        };
+                        let when = t
+                            .engineer_eta
+                            .as_deref()
+                            .map(|e| format!("ETA {e}"))
+                            .or_else(|| t.scheduled_start.as_deref().map(|s| format!("start {s}")));
+                        let rest = [
+                            when.unwrap_or_default(),
+                            t.description.clone().unwrap_or_default(),
+                        ]
+                        .join("  ");
+                        let status = status_text(&t.status, t.known);
+                        let used = 3 + t.task_id.len() + 2 + status.chars().count() + 2;
+                        Line::from(vec![
+                            Span::raw(format!("{mark} ")),
+                            Span::styled(t.task_id.clone(), theme.title()),
+                            Span::raw("  "),
+                            Span::styled(
+                                status,
+                                if t.known {
+                                    theme.text()
+                                } else {
+                                    theme.warning()
+                                },
+                            ),
+                            Span::raw("  "),
+                            Span::raw(fit(&rest, width.saturating_sub(used))),
+                        ])
+                    }
+                })
+            })
+            .collect();
+        self.render_rows(
+            frame,
+            inner,
+            lines,
+            self.tasks.selected,
+            self.pane == Pane::Tasks,
+            theme,
+        );
+    }
+
+    fn render_parts(&self, frame: &mut Frame, area: Rect, theme: &Theme, zone: &Zone) {
+        let parts = self.detail.as_ref().map_or(&[][..], |d| d.parts.as_slice());
+        let moving = parts.iter().filter(|p| p.in_transit).count();
+        let block = self.block(
+            Pane::Parts,
+            format!("Part orders ({moving} in transit of {})", parts.len()),
+            theme,
+        );
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        if parts.is_empty() {
+            frame.render_widget(Line::styled("No part orders.", theme.dim()), inner);
+            return;
+        }
+        let width = usize::from(inner.width);
+        let lines = self
+            .part_rows()
+            .into_iter()
+            .filter_map(|row| {
+                let p = parts.get(row.record)?;
+                Some(match row.event {
+                    Some(e) => Self::event_line(p.events.get(e)?, theme, zone),
+                    None => {
+                        let mark = if self.parts.expanded.contains(&p.order_id) {
+                            "▾"
+                        } else {
+                            "▸"
+                        };
+                        let mut rest = Vec::new();
+                        let qty = p.quantity.map(|q| format!("{q}× ")).unwrap_or_default();
+                        if let Some(pn) = &p.part_number {
+                            rest.push(format!("{qty}{pn}"));
+                        }
+                        if let Some(d) = &p.part_description {
+                            rest.push(d.clone());
+                        }
+                        if let Some(c) = &p.carrier {
+                            rest.push(
+                                format!("{c} {}", p.tracking_number.as_deref().unwrap_or(""))
+                                    .trim_end()
+                                    .to_owned(),
+                            );
+                        }
+                        if let Some(eta) = &p.eta {
+                            rest.push(format!("ETA {eta}"));
+                        }
+                        match (p.return_required, &p.return_status) {
+                            (Some(true), Some(s)) => rest.push(format!("return: {s}")),
+                            (Some(true), None) => rest.push("return required".to_owned()),
+                            _ => {}
+                        }
+                        let status = status_text(&p.status, p.known);
+                        let used = 3 + p.order_id.len() + 2 + status.chars().count() + 2;
+                        Line::from(vec![
+                            Span::raw(format!("{mark} ")),
+                            Span::styled(p.order_id.clone(), theme.title()),
+                            Span::raw("  "),
+                            Span::styled(
+                                status,
+                                if p.known {
+                                    theme.text()
+                                } else {
+                                    theme.warning()
+                                },
+                            ),
+                            Span::raw("  "),
+                            Span::raw(fit(&rest.join("  "), width.saturating_sub(used))),
+                        ])
+                    }
+                })
+            })
+            .collect();
+        self.render_rows(
+            frame,
+            inner,
+            lines,
+            self.parts.selected,
+            self.pane == Pane::Parts,
+            theme,
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! The sync-health line, always on screen. Segments come most important
+//! first, so a narrow terminal cuts the least important ones.
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+
+use super::clock::{Zone, age, until};
+use super::text::fit;
+use super::theme::Theme;
+use crate::console::{Health, SyncMode};
+
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    health: Option<&Health>,
+    theme: &Theme,
+    zone: &Zone,
+    now: DateTime<Utc>,
+) {
+    let Some(h) = health else {
+        frame.render_widget(
+            Line::styled("Connecting to the engine…", theme.pending()),
+            area,
+        );
+        return;
+    };
+    let mut segments: Vec<Span<'static>> = Vec::new();
+    if h.demo {
+        segments.push(Span::styled("DEMO (simulators)", theme.warning()));
+    }
+    if h.gsem_reachable {
+        segments.push(Span::styled(
+            format!("GSEM ● up {}", age(h.gsem_since, now)),
+            theme.good(),
+        ));
+    } else {
+        segments.push(Span::styled(
+            format!(
+                "GSEM ✗ DOWN since {} ({})",
+                zone.short(h.gsem_since, now),
+                age(h.gsem_since, now)
+            ),
+            theme.error(),
+        ));
+    }
+    if let Some(problem) = &h.problem {
+        segments.push(Span::styled(
+            format!("⚠ {}", fit(problem, 100)),
+            theme.error(),
+        ));
+    }
+    if let Some(since) = h.inbound_blocked_since {
+        segments.push(Span::styled(
+            format!(
+                "⚠ inbound queue blocked by an oversized message since {}",
+                zone.short(since, now)
+            ),
+            theme.error(),
+        ));
+    }
+    let outbox = match (h.outbox_depth, h.outbox_oldest) {
+        (0, _) => "outbox empty".to_owned(),
+        (n, Some(oldest)) => format!("outbox {n} · oldest {}", age(oldest, now)),
+        (n, None) => format!("outbox {n}"),
+    };
+    segments.push(Span::styled(
+        outbox,
+        if h.outbox_depth > 0 {
+            theme.pending()
+        } else {
+            theme.text()
+        },
+    ));
+    if let Some(retry) = h.next_retry {
+        segments.push(Span::raw(format!("retry {}", until(retry, now))));
+    }
+    if h.parked_count > 0 {
+        segments.push(Span::styled(
+            format!("parked {}", h.parked_count),
+            theme.error(),
+        ));
+    }
+    if h.quarantine_count > 0 {
+        segments.push(Span::styled(
+            format!("quarantine {}", h.quarantine_count),
+            theme.warning(),
+        ));
+    }
+    let seen = |t: Option<DateTime<Utc>>| t.map_or_else(|| "never".to_owned(), |t| age(t, now));
+    segments.push(Span::raw(format!(
+        "HPE seen {} · SN seen {}",
+        seen(h.last_gsem_contact),
+        seen(h.last_servicenow_contact)
+    )));
+    segments.push(Span::raw(match h.mode {
+        SyncMode::Pull => "pull",
+        SyncMode::Push => "push",
+    }));
+    let mut spans = Vec::with_capacity(segments.len() * 2);
+    for (i, s) in segments.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" │ ", theme.dim()));
+        }
+        spans.push(s);
+    }
+    frame.render_widget(Line::from(spans), area);
+}
