@@ -10,3 +10,67 @@
 pub mod ledger;
 pub mod plan;
 pub mod text;
+
+pub mod engine;
+pub mod health;
+pub mod hint;
+pub mod hpe;
+
+use std::path::PathBuf;
+
+pub use engine::{RoundReport, ServiceNowSync, SyncHandle};
+pub use health::ServiceNowHealth;
+
+use crate::config::Settings;
+use crate::servicenow::SnError;
+use crate::sis::{ActivityTable, BuildError, Destination};
+use crate::store::StoreError;
+
+/// What the ServiceNow side needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub servicenow: crate::config::ServiceNow,
+    /// Where notes and closes for HPE are addressed.
+    pub destination: Destination,
+    pub activity: ActivityTable,
+    /// Longest journal entry the instance keeps, in characters; longer HPE
+    /// notes are cut visibly (see [`text::fit`]). `None`: no limit.
+    pub max_journal_chars: Option<usize>,
+}
+
+impl SyncConfig {
+    /// From the validated settings. The configuration has no key for the
+    /// instance's journal length yet: no limit.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            servicenow: settings.servicenow.clone(),
+            destination: Destination {
+                remote_agent_name: settings.gsem.remote_agent_name.clone(),
+                remote_agent_type: settings.gsem.remote_agent_type.clone(),
+            },
+            activity: ActivityTable::default(),
+            max_journal_chars: None,
+        }
+    }
+}
+
+/// Why a round (or the engine) stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    ServiceNow(#[from] SnError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the message for HPE: {0}")]
+    Build(#[from] BuildError),
+    #[error("cannot encode the message for HPE: {0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("cannot read servicenow.ca_bundle {path}: {source} (check the path)")]
+    CaBundle {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the ServiceNow sync is stopping")]
+    Stopped,
+}
