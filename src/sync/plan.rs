@@ -283,6 +283,16 @@ pub fn plan_pair(pair: Pair<'_>, options: &Options) -> PairPlan {
     }
 }
 
+/// The close notes casebridge writes when HPE's case is in `state` (6 or 7).
+fn resolution_notes(case: &CaseRow, state: u8) -> String {
+    let pid = case.provider_id.as_deref().unwrap_or(&case.tracking_number);
+    if state == 6 {
+        format!("HPE case {pid} proposes a resolution; see HPE's notes in the comments.")
+    } else {
+        format!("HPE case {pid} is closed; see HPE's notes in the comments.")
+    }
+}
+
 fn plan_fields(pair: Pair<'_>, options: &Options) -> Option<FieldWrite> {
     let Pair {
         incident,
@@ -310,16 +320,7 @@ fn plan_fields(pair: Pair<'_>, options: &Options) -> Option<FieldWrite> {
         && matches!(newest.case.state, 6 | 7)
         && !ledger.has(newest.case.id, "incident-resolved")
     {
-        let pid = newest
-            .case
-            .provider_id
-            .as_deref()
-            .unwrap_or(&newest.case.tracking_number);
-        let notes = if newest.case.state == 6 {
-            format!("HPE case {pid} proposes a resolution; see HPE's notes in the comments.")
-        } else {
-            format!("HPE case {pid} is closed; see HPE's notes in the comments.")
-        };
+        let notes = resolution_notes(&newest.case, newest.case.state);
         write.values.push(("state", RESOLVED.to_owned()));
         write.values.push(("close_code", CLOSE_CODE.to_owned()));
         write.values.push(("close_notes", notes));
@@ -397,8 +398,12 @@ fn plan_close(pair: Pair<'_>, options: &Options) -> Option<CloseCase> {
     }
     let case = newest_unfinished(cases)?;
     // Our own resolution of the incident coming back is no request to close;
-    // a person closing it afterwards is.
-    if incident.state == RESOLVED && ledger.has(case.case.id, "incident-resolved") {
+    // a person closing it afterwards, or writing close notes of their own, is.
+    let our_notes = [6, 7].map(|s| resolution_notes(&case.case, s));
+    if incident.state == RESOLVED
+        && ledger.has(case.case.id, "incident-resolved")
+        && our_notes.iter().any(|n| n.trim() == notes)
+    {
         return None;
     }
     if incident

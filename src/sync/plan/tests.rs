@@ -616,7 +616,13 @@ fn no_close_when_not_wanted_not_possible_or_ours() {
     // Our own resolution coming back; but a person closing it after is a close.
     let ours = ledger(&[(1, "incident-resolved", Some(Done::Field))]);
     let c6 = [case(1, 1, 6, Some("P"))];
-    assert_eq!(close(&resolved("6", "x"), &c6, &ours, &o), None);
+    let our_notes = "HPE case P proposes a resolution; see HPE's notes in the comments.";
+    assert_eq!(close(&resolved("6", our_notes), &c6, &ours, &o), None);
+    // The same state with a person's own close notes is a close.
+    assert_eq!(
+        close(&resolved("6", "x"), &c6, &ours, &o).map(|c| c.closing),
+        Some(Closing::Confirm)
+    );
     assert_eq!(
         close(&resolved("7", "x"), &c6, &ours, &o).map(|c| c.closing),
         Some(Closing::Confirm)

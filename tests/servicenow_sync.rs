@@ -1,0 +1,604 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! End to end: the ServiceNow simulator on loopback, a real store file and
+//! the real sync engine. The GSEM side is observed at the outbox (what the
+//! drainer would send, byte for byte).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use casebridge::config::{Backoff, Journal, Secret, ServiceNow, ServiceNowAuth};
+use casebridge::sim::servicenow::{
+    AfterCommit, INTEGRATION_PASSWORD, INTEGRATION_USER, NewIncident, Outage, ServiceNowSim,
+    SimConfig,
+};
+use casebridge::sis::{ActivityTable, Destination};
+use casebridge::store::prelude::*;
+use casebridge::store::{CaseRow, JournalState, NewCase, NewJournal, Origin, Role, Store};
+use casebridge::sync::ledger;
+use casebridge::sync::{ServiceNowSync, SyncConfig};
+use serde_json::Value;
+use tokio::sync::{Notify, watch};
+
+const PID: &str = "5381923377";
+const PPI: &str = "PROVIDE PROBLEM INFORMATION";
+
+struct Rig {
+    sim: ServiceNowSim,
+    store: Arc<Mutex<Store>>,
+    config: SyncConfig,
+    _dir: tempfile::TempDir,
+    _stop: watch::Sender<bool>,
+    stop_rx: watch::Receiver<bool>,
+}
+
+fn servicenow_config(base_url: &str) -> ServiceNow {
+    ServiceNow {
+        instance_url: format!("{base_url}/").parse().unwrap(),
+        ca_bundle: None,
+        auth: ServiceNowAuth::Basic {
+            user: INTEGRATION_USER.into(),
+            password: Secret::new(INTEGRATION_PASSWORD),
+        },
+        integration_user: INTEGRATION_USER.into(),
+        poll_interval: Duration::from_millis(50),
+        overlap: Duration::from_secs(60),
+        request_timeout: Duration::from_secs(5),
+        backoff: Backoff {
+            start: Duration::from_millis(5),
+            cap: Duration::from_millis(40),
+        },
+        page_size: 5,
+        time_zone: chrono_tz::UTC,
+        incident_query: "active=true".into(),
+        comment_journal: Journal::Comments,
+        journal_fallback_to_display_value: false,
+        mark_hold_reason: false,
+        sync_state_to_incident: true,
+        close_case_when_incident_resolved: true,
+        push_hint: None,
+        mirror: None,
+    }
+}
+
+impl Rig {
+    async fn new() -> Rig {
+        Self::with(SimConfig::default(), |_| {}).await
+    }
+
+    async fn with(sim: SimConfig, adjust: impl FnOnce(&mut SyncConfig)) -> Rig {
+        casebridge::tls::install_crypto_provider();
+        let sim = ServiceNowSim::start(sim).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("casebridge.db"), Role::Tool).unwrap();
+        let mut config = SyncConfig {
+            servicenow: servicenow_config(sim.base_url()),
+            destination: Destination {
+                remote_agent_name: "HPE_GSEM_P042".into(),
+                remote_agent_type: "PROVIDER".into(),
+            },
+            activity: ActivityTable::default(),
+            max_journal_chars: None,
+        };
+        adjust(&mut config);
+        let (stop, stop_rx) = watch::channel(false);
+        Rig {
+            sim,
+            store: Arc::new(Mutex::new(store)),
+            config,
+            _dir: dir,
+            _stop: stop,
+            stop_rx,
+        }
+    }
+
+    fn engine(&self) -> ServiceNowSync {
+        ServiceNowSync::new(
+            self.config.clone(),
+            Arc::clone(&self.store),
+            Arc::new(Notify::new()),
+            self.stop_rx.clone(),
+        )
+        .unwrap()
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap()
+    }
+
+    fn incident(&self, title: &str) -> String {
+        let rec = self.sim.create_incident(&NewIncident::new(title)).unwrap();
+        rec.get("number").to_owned()
+    }
+
+    /// A case of `number`, accepted by HPE (state 5) unless `state` says otherwise.
+    fn case(&self, number: &str, state: u8, provider_id: Option<&str>) -> CaseRow {
+        let store = self.store();
+        let now = chrono::Utc::now().timestamp_millis();
+        let case = store
+            .create_case(
+                &NewCase {
+                    incident_number: number.into(),
+                    severity: "MEDIUM".into(),
+                    title: "Node down".into(),
+                    description: "d".into(),
+                    system_id: None,
+                    opened_by: "op".into(),
+                },
+                now,
+            )
+            .unwrap();
+        store.set_case_state(case.id, state, now).unwrap();
+        if let Some(pid) = provider_id {
+            store.set_case_provider_id(case.id, pid, now).unwrap();
+        }
+        store.case_by_id(case.id).unwrap().unwrap()
+    }
+
+    fn hpe_note(&self, case_id: i64, message_id: &str, text: &str) {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.store()
+            .journal_insert(
+                &NewJournal {
+                    case_id,
+                    origin: Origin::Hpe,
+                    kind: "note".into(),
+                    author: "HPE".into(),
+                    text: text.into(),
+                    event_at: now,
+                    remote_id: Some(message_id.into()),
+                    state: JournalState::Received,
+                    outbox_seq: None,
+                },
+                now,
+            )
+            .unwrap();
+    }
+
+    /// `(transaction, Comment)` of every outbox message of the case.
+    fn outbox(&self, case_id: i64) -> Vec<(String, String)> {
+        self.store()
+            .outbox_for_case(case_id)
+            .unwrap()
+            .into_iter()
+            .map(|row| {
+                let body: Value = serde_json::from_str(&row.body).unwrap();
+                let comment = body["Message"]["SERVICE_INCIDENT"]["Comment"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                (row.transaction_name, comment)
+            })
+            .collect()
+    }
+
+    fn notes_sent(&self, case_id: i64) -> Vec<String> {
+        self.outbox(case_id)
+            .into_iter()
+            .filter(|(t, _)| t == PPI)
+            .map(|(_, c)| c)
+            .collect()
+    }
+
+    /// Journal values written by the integration user, oldest first.
+    fn our_entries(&self, number: &str) -> Vec<String> {
+        let mut entries = self.sim.journal(number).unwrap();
+        entries.reverse();
+        entries
+            .into_iter()
+            .filter(|e| e.sys_created_by == INTEGRATION_USER)
+            .map(|e| e.value)
+            .collect()
+    }
+}
+
+async fn rounds(engine: &mut ServiceNowSync, n: usize) {
+    for _ in 0..n {
+        engine.poll_once().await.unwrap();
+    }
+}
+
+/// An incident with an accepted case, after the engine announced it.
+async fn paired(rig: &Rig) -> (String, CaseRow, ServiceNowSync) {
+    let number = rig.incident("Node x1000c0s0b0n0 down");
+    let case = rig.case(&number, 5, Some(PID));
+    let mut engine = rig.engine();
+    rounds(&mut engine, 2).await;
+    (number, case, engine)
+}
+
+#[tokio::test]
+async fn a_new_case_is_announced_and_its_number_set_on_the_incident() {
+    let rig = Rig::new().await;
+    let (number, case, _engine) = paired(&rig).await;
+    assert_eq!(
+        rig.our_entries(&number),
+        [
+            format!(
+                "casebridge: an HPE support case was requested for this incident (tracking number {}).",
+                case.tracking_number
+            ),
+            format!(
+                "casebridge: HPE accepted the support case: HPE case {PID} (tracking number {}).",
+                case.tracking_number
+            ),
+        ]
+    );
+    let inc = rig.sim.incident(&number).unwrap();
+    assert_eq!(inc.get("correlation_id"), PID);
+    assert_eq!(inc.get("correlation_display"), "HPE GSEM");
+    assert!(rig.outbox(case.id).is_empty());
+}
+
+#[tokio::test]
+async fn comments_reach_hpe_exactly_once_and_in_order() {
+    let rig = Rig::new().await;
+    let (number, case, mut engine) = paired(&rig).await;
+    for text in ["first", "second", "third"] {
+        rig.sim.add_comment(&number, "jsmith", text).unwrap();
+    }
+    rig.sim
+        .add_work_note(&number, "jsmith", "internal only")
+        .unwrap();
+    rounds(&mut engine, 3).await;
+    assert_eq!(rig.notes_sent(case.id), ["first", "second", "third"]);
+    // A restarted engine reads everything again and adds nothing.
+    let mut again = rig.engine();
+    rounds(&mut again, 2).await;
+    assert_eq!(rig.notes_sent(case.id), ["first", "second", "third"]);
+    let journal = rig.store().journal_for_case(case.id).unwrap();
+    let authors: Vec<_> = journal
+        .iter()
+        .filter(|j| j.entry.origin == Origin::ServiceNow)
+        .map(|j| (j.entry.author.as_str(), j.entry.state))
+        .collect();
+    assert_eq!(authors, [("jsmith", JournalState::Pending); 3]);
+}
+
+#[tokio::test]
+async fn an_hpe_note_reaches_the_incident_once_and_never_comes_back() {
+    let rig = Rig::new().await;
+    let (number, case, mut engine) = paired(&rig).await;
+    rig.hpe_note(case.id, "m-1", "Part 867 shipped");
+    rounds(&mut engine, 3).await;
+    let ours = rig.our_entries(&number);
+    assert_eq!(ours.len(), 3);
+    assert_eq!(ours[2], format!("[HPE {PID}] Part 867 shipped"));
+    // A person pasting it back is not echoed either.
+    rig.sim
+        .add_comment(&number, "jsmith", &format!("[HPE {PID}] Part 867 shipped"))
+        .unwrap();
+    let mut again = rig.engine();
+    rounds(&mut again, 3).await;
+    assert_eq!(rig.our_entries(&number).len(), 3);
+    assert!(rig.notes_sent(case.id).is_empty());
+}
+
+#[tokio::test]
+async fn fifty_rounds_without_change_send_and_write_nothing() {
+    let rig = Rig::new().await;
+    let (number, case, mut engine) = paired(&rig).await;
+    rig.hpe_note(case.id, "m-1", "note");
+    rig.sim.add_comment(&number, "jsmith", "hello").unwrap();
+    rounds(&mut engine, 2).await;
+    let entries = rig.sim.journal(&number).unwrap().len();
+    rig.sim.clear_requests();
+    for round in 0..50 {
+        let report = engine.poll_once().await.unwrap();
+        assert!(!report.did_work(), "round {round}: {report:?}");
+    }
+    let writes: Vec<_> = rig
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert_eq!(rig.sim.journal(&number).unwrap().len(), entries);
+    assert_eq!(rig.notes_sent(case.id), ["hello"]);
+}
+
+#[tokio::test]
+async fn thirty_incidents_updated_within_a_second_are_all_seen() {
+    let rig = Rig::new().await;
+    let mut engine = rig.engine();
+    rounds(&mut engine, 1).await;
+    // Page size 5: six pages, every row sharing one or two seconds.
+    let numbers: Vec<String> = (0..30)
+        .map(|i| rig.incident(&format!("blade {i}")))
+        .collect();
+    engine.poll_once().await.unwrap();
+    for number in &numbers {
+        assert!(
+            rig.store().incident_by_number(number).unwrap().is_some(),
+            "{number} not seen"
+        );
+    }
+    // And again, updated in place after the watermark moved.
+    for number in &numbers {
+        rig.sim
+            .update_incident(number, "jsmith", &[("urgency", "1")])
+            .unwrap();
+    }
+    let report = engine.poll_once().await.unwrap();
+    assert_eq!(report.incidents_changed, 30);
+    for number in &numbers {
+        assert_eq!(
+            rig.store()
+                .incident_by_number(number)
+                .unwrap()
+                .unwrap()
+                .sys_mod_count,
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_incident_resolved_in_servicenow_closes_its_case_once() {
+    let rig = Rig::new().await;
+    let (number, case, mut engine) = paired(&rig).await;
+    rig.sim
+        .resolve(&number, "Solved (Permanently)", "DIMM reseated", "jsmith")
+        .unwrap();
+    rounds(&mut engine, 3).await;
+    rig.sim.set_state(&number, "7", "jsmith").unwrap();
+    rounds(&mut engine, 2).await;
+    assert_eq!(
+        rig.outbox(case.id),
+        [("REQUEST CLOSURE".to_owned(), "DIMM reseated".to_owned())]
+    );
+    // A case with a resolution proposed is confirmed instead.
+    let number = rig.incident("second");
+    let case = rig.case(&number, 6, Some("5381923378"));
+    rounds(&mut engine, 2).await;
+    // HPE's proposal resolved the incident; that alone closes nothing.
+    let inc = rig.sim.incident(&number).unwrap();
+    assert_eq!(inc.get("state"), "6");
+    assert_eq!(
+        inc.get("close_notes"),
+        "HPE case 5381923378 proposes a resolution; see HPE's notes in the comments."
+    );
+    assert!(rig.outbox(case.id).is_empty());
+    rig.sim
+        .resolve(&number, "Solved (Permanently)", "ok by us", "jsmith")
+        .unwrap();
+    rounds(&mut engine, 2).await;
+    assert_eq!(
+        rig.outbox(case.id),
+        [("CONFIRM CLOSE".to_owned(), "ok by us".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn a_comment_waits_while_a_resolution_is_proposed() {
+    let rig = Rig::new().await;
+    let (number, case, mut engine) = paired(&rig).await;
+    rig.store().set_case_state(case.id, 6, 0).unwrap();
+    rig.sim
+        .add_comment(&number, "jsmith", "still broken")
+        .unwrap();
+    rounds(&mut engine, 2).await;
+    assert!(rig.notes_sent(case.id).is_empty());
+    rig.store().set_case_state(case.id, 5, 0).unwrap();
+    rounds(&mut engine, 1).await;
+    assert_eq!(rig.notes_sent(case.id), ["still broken"]);
+    // Waiting, then the case finishes: kept, marked as not sent.
+    rig.store().set_case_state(case.id, 6, 0).unwrap();
+    rig.sim.add_comment(&number, "jsmith", "too late").unwrap();
+    rounds(&mut engine, 1).await;
+    rig.store().set_case_state(case.id, 7, 0).unwrap();
+    rounds(&mut engine, 1).await;
+    assert_eq!(rig.notes_sent(case.id), ["still broken"]);
+    let journal = rig.store().journal_for_case(case.id).unwrap();
+    let not_sent: Vec<_> = journal
+        .iter()
+        .filter(|j| j.entry.state == JournalState::Dropped)
+        .map(|j| j.entry.text.as_str())
+        .collect();
+    assert_eq!(not_sent, ["too late"]);
+}
+
+#[tokio::test]
+async fn an_outage_and_a_429_storm_in_the_middle_of_traffic_lose_nothing() {
+    let rig = Rig::new().await;
+    let (number, case, engine) = paired(&rig).await;
+    let handle = engine.spawn();
+    rig.sim.add_comment(&number, "jsmith", "one").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rig.sim.set_outage(Outage::Refuse);
+    rig.sim.add_comment(&number, "jsmith", "two").unwrap();
+    rig.hpe_note(case.id, "m-1", "during the outage");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    rig.sim.set_outage(Outage::Unavailable503);
+    rig.sim.add_comment(&number, "jsmith", "three").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rig.sim.set_outage(Outage::None);
+    rig.sim.rate_limit(30, None);
+    rig.sim.add_comment(&number, "jsmith", "four").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while rig.notes_sent(case.id).len() < 4 || rig.our_entries(&number).len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            rig.notes_sent(case.id)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rig.notes_sent(case.id), ["one", "two", "three", "four"]);
+    assert_eq!(
+        rig.our_entries(&number)[2],
+        format!("[HPE {PID}] during the outage")
+    );
+    assert_eq!(rig.our_entries(&number).len(), 3);
+    let health = handle.health.borrow().clone();
+    assert!(health.last_error.is_some());
+    handle.task.abort();
+}
+
+#[tokio::test]
+async fn a_write_whose_reply_is_lost_is_checked_not_repeated() {
+    let rig = Rig::new().await;
+    let (number, case, mut engine) = paired(&rig).await;
+    rig.hpe_note(case.id, "m-1", "engineer on site 14:00");
+    rig.sim
+        .fail_after_commit_next(1, AfterCommit::DropConnection);
+    rounds(&mut engine, 2).await;
+    let ours = rig.our_entries(&number);
+    assert_eq!(ours.len(), 3, "{ours:?}");
+    let audit = rig.store().audit_for_case(case.id).unwrap();
+    let done = audit
+        .iter()
+        .find(|a| a.action == ledger::DONE && a.detail.starts_with("hpe-note:"))
+        .unwrap();
+    assert!(done.detail.contains(" entry="), "{}", done.detail);
+}
+
+#[tokio::test]
+async fn a_crash_between_the_journal_write_and_its_bookkeeping_does_not_duplicate() {
+    let rig = Rig::new().await;
+    let (number, case, engine) = paired(&rig).await;
+    drop(engine);
+    rig.hpe_note(case.id, "m-1", "replace PSU 2");
+    let note_id = rig.store().journal_for_case(case.id).unwrap()[0].id;
+    // What the crashed engine did: the intent recorded, the comment written,
+    // nothing after.
+    let key = format!("hpe-note:{note_id}");
+    rig.store()
+        .audit_append(
+            ledger::ACTOR,
+            Some(case.id),
+            ledger::INTENDED,
+            &key,
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .unwrap();
+    rig.sim
+        .add_comment(
+            &number,
+            INTEGRATION_USER,
+            &format!("[HPE {PID}] replace PSU 2"),
+        )
+        .unwrap();
+    let mut restarted = rig.engine();
+    rounds(&mut restarted, 3).await;
+    let ours = rig.our_entries(&number);
+    assert_eq!(ours.len(), 3, "{ours:?}");
+    assert!(rig.notes_sent(case.id).is_empty());
+}
+
+#[tokio::test]
+async fn a_blocked_journal_is_reported_not_taken_for_silence() {
+    let rig = Rig::new().await;
+    let (number, case, mut engine) = paired(&rig).await;
+    let health = engine.health();
+    rig.sim.set_journal_acl_blocked(true);
+    rig.sim
+        .add_comment(&number, "jsmith", "can you see me")
+        .unwrap();
+    rounds(&mut engine, 2).await;
+    assert!(health.borrow().journal_blocked);
+    assert!(
+        health
+            .borrow()
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("sys_journal_field")
+    );
+    assert!(rig.notes_sent(case.id).is_empty());
+    rig.sim.set_journal_acl_blocked(false);
+    rounds(&mut engine, 1).await;
+    assert!(!health.borrow().journal_blocked);
+    assert_eq!(rig.notes_sent(case.id), ["can you see me"]);
+}
+
+#[tokio::test]
+async fn no_request_before_retry_after_expires() {
+    let rig = Rig::new().await;
+    let (_number, _case, mut engine) = paired(&rig).await;
+    rig.sim.clear_requests();
+    rig.sim.rate_limit(2, Some(Duration::from_secs(2)));
+    engine.poll_once().await.unwrap();
+    let log = rig.sim.requests();
+    assert_eq!(log[0].status, 429);
+    assert_eq!(log[1].status, 429);
+    assert_eq!(log[0].path_and_query, log[1].path_and_query);
+    assert_eq!(log[1].path_and_query, log[2].path_and_query);
+    assert!(
+        log[1].at - log[0].at >= chrono::Duration::seconds(2),
+        "{:?}",
+        log[1].at - log[0].at
+    );
+    assert!(log[2].at - log[1].at >= chrono::Duration::seconds(2));
+    assert_eq!(log[2].status, 200);
+}
+
+#[tokio::test]
+async fn still_retrying_in_order_after_fifty_429s() {
+    let rig = Rig::new().await;
+    let (number, case, mut engine) = paired(&rig).await;
+    rig.sim
+        .add_comment(&number, "jsmith", "after the storm")
+        .unwrap();
+    rig.sim.clear_requests();
+    rig.sim.rate_limit(50, None);
+    engine.poll_once().await.unwrap();
+    let log = rig.sim.requests();
+    assert!(log[..50].iter().all(|r| r.status == 429));
+    assert!(
+        log[..51]
+            .iter()
+            .all(|r| r.path_and_query == log[0].path_and_query)
+    );
+    assert_eq!(log[50].status, 200);
+    assert_eq!(rig.notes_sent(case.id), ["after the storm"]);
+}
+
+#[tokio::test]
+async fn a_note_longer_than_the_journal_is_cut_visibly() {
+    let sim = SimConfig {
+        max_journal_len: Some(4000),
+        ..SimConfig::default()
+    };
+    let rig = Rig::with(sim, |c| c.max_journal_chars = Some(4000)).await;
+    let (number, case, mut engine) = paired(&rig).await;
+    let text = "λ".repeat(6000);
+    rig.hpe_note(case.id, "m-1", &text);
+    rounds(&mut engine, 2).await;
+    let ours = rig.our_entries(&number);
+    assert_eq!(ours.len(), 3);
+    let written = &ours[2];
+    assert_eq!(written.chars().count(), 4000);
+    assert!(written.starts_with(&format!("[HPE {PID}] λλλ")));
+    assert!(
+        written.ends_with("… [truncated by casebridge: 3948 of 6017 characters]"),
+        "{}",
+        written.chars().rev().take(60).collect::<String>()
+    );
+    assert!(!written.contains(casebridge::sim::servicenow::TRUNCATION_MARKER));
+    // The whole note stays in casebridge.
+    assert_eq!(
+        rig.store().journal_for_case(case.id).unwrap()[0].entry.text,
+        text
+    );
+}
+
+#[tokio::test]
+async fn hostile_and_huge_text_survives_both_ways() {
+    let rig = Rig::new().await;
+    let (number, case, mut engine) = paired(&rig).await;
+    let hostile =
+        "He said \"no\" \\ 'yes'\r\nline two\ttab \u{0} NUL 🚀🔥 עברית مرحبا \u{202E}reversed";
+    let big: String = "0123456789abcdef".repeat(4096); // 64 KiB
+    rig.sim.add_comment(&number, "jsmith", hostile).unwrap();
+    rig.sim.add_comment(&number, "jsmith", &big).unwrap();
+    rig.hpe_note(case.id, "m-1", hostile);
+    rig.hpe_note(case.id, "m-2", &big);
+    rounds(&mut engine, 3).await;
+    assert_eq!(rig.notes_sent(case.id), [hostile.to_owned(), big.clone()]);
+    let ours = rig.our_entries(&number);
+    assert_eq!(ours.len(), 4);
+    assert_eq!(ours[2], format!("[HPE {PID}] {hostile}"));
+    assert_eq!(ours[3], format!("[HPE {PID}] {big}"));
+}
