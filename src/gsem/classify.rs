@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::sis::{Ack, AckStatus, TransactionName};
+
 /// GSEM's code for "unknown agent": a configuration problem, not a refusal
 /// of this message.
 pub const CODE_UNKNOWN_AGENT: i64 = 1005;
@@ -12,19 +14,6 @@ pub const CODE_NOT_VALID_IN_STATE: i64 = 1003;
 /// Longest part of an HTTP error body kept as a parked message's detail;
 /// a gateway's HTML error page says all it has to say well before this.
 const BODY_DETAIL_LIMIT: usize = 4096;
-
-/// The fields of GSEM's synchronous acknowledgement that §4 decides on.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AckView {
-    /// `eCPControl.transactionStatus` (`OK`, `ERROR`, or anything else).
-    pub status: Option<String>,
-    /// `eCPControl.transactionStatusCode`, already read as a number.
-    pub code: Option<i64>,
-    /// `eCPControl.transactionStatusDetail`, shown to the operator verbatim.
-    pub detail: Option<String>,
-    /// `SERVICE_INCIDENT.CurrentState`, when GSEM knows the case.
-    pub current_state: Option<i64>,
-}
 
 /// Why no HTTP answer came back. Every kind is transient (§4, last row); the
 /// kinds are kept apart so health can say which.
@@ -53,7 +42,7 @@ pub enum Reply<'a> {
     Http {
         status: u16,
         /// The body read as an acknowledgement, `None` when it does not parse.
-        ack: Option<&'a AckView>,
+        ack: Option<&'a Ack>,
         /// The raw body, used as the detail of 4xx refusals.
         body: &'a str,
         retry_after: Option<Duration>,
@@ -62,10 +51,9 @@ pub enum Reply<'a> {
 }
 
 /// The message that was sent, as far as classification cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent<'a> {
-    /// Upper-case transaction name, e.g. `SERVICE REQUEST`.
-    pub transaction: &'a str,
+    pub transaction: TransactionName,
     /// Whether this message was attempted before (its reply may be lost).
     pub resend: bool,
     /// The URL posted to, named in configuration problems.
@@ -102,7 +90,7 @@ pub enum Outcome {
 }
 
 /// Applies spec §4's table to one reply.
-pub fn classify(sent: Sent<'_>, reply: &Reply<'_>) -> Outcome {
+pub fn classify(sent: &Sent<'_>, reply: &Reply<'_>) -> Outcome {
     match reply {
         Reply::Transport(failure) => Outcome::Transient {
             reason: failure.to_string(),
@@ -118,9 +106,9 @@ pub fn classify(sent: Sent<'_>, reply: &Reply<'_>) -> Outcome {
 }
 
 fn classify_http(
-    sent: Sent<'_>,
+    sent: &Sent<'_>,
     status: u16,
-    ack: Option<&AckView>,
+    ack: Option<&Ack>,
     body: &str,
     retry_after: Option<Duration>,
 ) -> Outcome {
@@ -152,7 +140,7 @@ fn classify_http(
         400..=499 => Outcome::Park {
             code: None,
             detail: format!("HTTP {status}: {}", truncate(body, BODY_DETAIL_LIMIT)),
-            current_state: ack.and_then(|a| a.current_state),
+            current_state: ack.and_then(Ack::current_state),
         },
         _ => Outcome::Transient {
             reason: format!("GSEM answered HTTP {status}"),
@@ -161,21 +149,21 @@ fn classify_http(
     }
 }
 
-fn classify_ack(sent: Sent<'_>, ack: &AckView, retry_after: Option<Duration>) -> Outcome {
-    let status = ack.status.as_deref().map(str::trim).unwrap_or_default();
-    if status.eq_ignore_ascii_case("OK") {
-        return Outcome::Acked {
-            current_state: ack.current_state,
-        };
-    }
-    if !status.eq_ignore_ascii_case("ERROR") {
-        let shown = if status.is_empty() { "no" } else { status };
-        return Outcome::Transient {
-            reason: format!("GSEM's acknowledgement has {shown} transactionStatus"),
-            retry_after,
-        };
-    }
-    if ack.code == Some(CODE_UNKNOWN_AGENT) {
+fn classify_ack(sent: &Sent<'_>, ack: &Ack, retry_after: Option<Duration>) -> Outcome {
+    let current_state = ack.current_state();
+    let (code, detail) = match &ack.status {
+        AckStatus::Ok => return Outcome::Acked { current_state },
+        AckStatus::Unknown(status) => {
+            return Outcome::Transient {
+                reason: format!(
+                    "GSEM's acknowledgement has the unknown transactionStatus {status:?}"
+                ),
+                retry_after,
+            };
+        }
+        AckStatus::Error { code, detail } => (*code, detail.as_deref()),
+    };
+    if code == Some(CODE_UNKNOWN_AGENT) {
         return Outcome::Config {
             problem: format!(
                 "GSEM does not know agent {}: check the remote agent name",
@@ -184,36 +172,38 @@ fn classify_ack(sent: Sent<'_>, ack: &AckView, retry_after: Option<Duration>) ->
             retry_after,
         };
     }
-    if sent.resend && effect_in_place(sent.transaction, ack) {
-        return Outcome::Inferred {
-            current_state: ack.current_state,
-        };
+    if sent.resend && effect_in_place(&sent.transaction, code, detail, current_state) {
+        return Outcome::Inferred { current_state };
     }
-    let detail = match ack.detail.as_deref() {
+    let detail = match detail {
         Some(detail) if !detail.trim().is_empty() => detail.to_string(),
-        _ => match ack.code {
+        _ => match code {
             Some(code) => format!("GSEM refused the message with code {code} and no detail"),
             None => "GSEM refused the message without a code or detail".to_string(),
         },
     };
     Outcome::Park {
-        code: ack.code,
+        code,
         detail,
-        current_state: ack.current_state,
+        current_state,
     }
 }
 
 /// The two refusals of a resend that prove the first attempt got through.
-fn effect_in_place(transaction: &str, ack: &AckView) -> bool {
-    if ack.code != Some(CODE_NOT_VALID_IN_STATE) {
+fn effect_in_place(
+    transaction: &TransactionName,
+    code: Option<i64>,
+    detail: Option<&str>,
+    current_state: Option<i64>,
+) -> bool {
+    if code != Some(CODE_NOT_VALID_IN_STATE) {
         return false;
     }
     match transaction {
-        "SERVICE REQUEST" => ack
-            .detail
-            .as_deref()
-            .is_some_and(|d| d.to_ascii_lowercase().contains("duplicate requesterid")),
-        "CONFIRM CLOSE" | "REQUEST CLOSURE" => ack.current_state == Some(7),
+        TransactionName::ServiceRequest => {
+            detail.is_some_and(|d| d.to_ascii_lowercase().contains("duplicate requesterid"))
+        }
+        TransactionName::ConfirmClose | TransactionName::RequestClosure => current_state == Some(7),
         _ => false,
     }
 }
@@ -235,25 +225,34 @@ mod tests {
 
     const URL: &str = "https://gsem.test/redfish/v1/message";
 
-    fn sent(transaction: &'static str, resend: bool) -> Sent<'static> {
+    fn sent(transaction: &str, resend: bool) -> Sent<'static> {
         Sent {
-            transaction,
+            transaction: TransactionName::parse(transaction),
             resend,
             url: URL,
             remote_agent: "SFDC_Train_REST_P042",
         }
     }
 
-    fn ack(status: &str, code: Option<i64>, detail: Option<&str>, state: Option<i64>) -> AckView {
-        AckView {
-            status: Some(status.to_string()),
-            code,
-            detail: detail.map(str::to_string),
-            current_state: state,
+    /// An acknowledgement as GSEM writes it (samples 10 and 11).
+    fn ack(status: &str, code: Option<i64>, detail: Option<&str>, state: Option<i64>) -> Ack {
+        let mut control = serde_json::json!({"ECPVersion": "1.0", "transactionStatus": status});
+        if let Some(code) = code {
+            control["transactionStatusCode"] = code.to_string().into();
         }
+        if let Some(detail) = detail {
+            control["transactionStatusDetail"] = detail.into();
+        }
+        let mut incident = serde_json::json!({"RequesterID": "INC0097539"});
+        if let Some(state) = state {
+            incident["CurrentState"] = state.into();
+        }
+        let body = serde_json::json!({"Message": {"TransactionName": "SERVICE REQUEST",
+            "eCPControl": control, "SERVICE_INCIDENT": incident}});
+        crate::sis::parse_ack(body.to_string().as_bytes()).unwrap()
     }
 
-    fn http<'a>(status: u16, ack: Option<&'a AckView>, body: &'a str) -> Reply<'a> {
+    fn http<'a>(status: u16, ack: Option<&'a Ack>, body: &'a str) -> Reply<'a> {
         Reply::Http {
             status,
             ack,
@@ -266,14 +265,14 @@ mod tests {
     fn ok_is_acknowledged_with_its_state() {
         let a = ack("OK", Some(0), None, Some(3));
         assert_eq!(
-            classify(sent("SERVICE REQUEST", false), &http(200, Some(&a), "")),
+            classify(&sent("SERVICE REQUEST", false), &http(200, Some(&a), "")),
             Outcome::Acked {
                 current_state: Some(3)
             }
         );
         let lower = ack("ok", None, None, None);
         assert_eq!(
-            classify(sent("QUERY INCIDENT", true), &http(202, Some(&lower), "")),
+            classify(&sent("QUERY INCIDENT", true), &http(202, Some(&lower), "")),
             Outcome::Acked {
                 current_state: None
             }
@@ -290,7 +289,7 @@ mod tests {
                 None,
             );
             assert_eq!(
-                classify(sent("SERVICE REQUEST", false), &http(200, Some(&a), "")),
+                classify(&sent("SERVICE REQUEST", false), &http(200, Some(&a), "")),
                 Outcome::Park {
                     code: Some(code),
                     detail: "missing mandatory field: AGREEMENT.ContractID".to_string(),
@@ -306,7 +305,7 @@ mod tests {
         let a = ack("ERROR", Some(1001), None, Some(5));
         assert_eq!(
             classify(
-                sent("PROVIDE PROBLEM INFORMATION", false),
+                &sent("PROVIDE PROBLEM INFORMATION", false),
                 &http(200, Some(&a), "")
             ),
             Outcome::Park {
@@ -317,8 +316,15 @@ mod tests {
         );
         let bare = ack("ERROR", None, Some("  "), None);
         assert_eq!(
+            bare.status,
+            AckStatus::Error {
+                code: None,
+                detail: Some("  ".into())
+            }
+        );
+        assert_eq!(
             classify(
-                sent("PROVIDE PROBLEM INFORMATION", false),
+                &sent("PROVIDE PROBLEM INFORMATION", false),
                 &http(200, Some(&bare), "")
             ),
             Outcome::Park {
@@ -334,7 +340,7 @@ mod tests {
         let a = ack("ERROR", Some(1005), Some("unknown agent"), None);
         for resend in [false, true] {
             assert_eq!(
-                classify(sent("SERVICE REQUEST", resend), &http(200, Some(&a), "")),
+                classify(&sent("SERVICE REQUEST", resend), &http(200, Some(&a), "")),
                 Outcome::Config {
                     problem:
                         "GSEM does not know agent SFDC_Train_REST_P042: check the remote agent name"
@@ -354,14 +360,14 @@ mod tests {
             None,
         );
         assert_eq!(
-            classify(sent("SERVICE REQUEST", true), &http(200, Some(&a), "")),
+            classify(&sent("SERVICE REQUEST", true), &http(200, Some(&a), "")),
             Outcome::Inferred {
                 current_state: None
             }
         );
         // The first attempt cannot have got through before: a real refusal.
         assert!(matches!(
-            classify(sent("SERVICE REQUEST", false), &http(200, Some(&a), "")),
+            classify(&sent("SERVICE REQUEST", false), &http(200, Some(&a), "")),
             Outcome::Park {
                 code: Some(1003),
                 ..
@@ -370,7 +376,7 @@ mod tests {
         // Another 1003 on a resend of a SERVICE REQUEST is a real refusal.
         let other = ack("ERROR", Some(1003), Some("not valid in state 7"), None);
         assert!(matches!(
-            classify(sent("SERVICE REQUEST", true), &http(200, Some(&other), "")),
+            classify(&sent("SERVICE REQUEST", true), &http(200, Some(&other), "")),
             Outcome::Park {
                 code: Some(1003),
                 ..
@@ -380,7 +386,7 @@ mod tests {
         let wrong_code = ack("ERROR", Some(1002), Some("duplicate RequesterID"), None);
         assert!(matches!(
             classify(
-                sent("SERVICE REQUEST", true),
+                &sent("SERVICE REQUEST", true),
                 &http(200, Some(&wrong_code), "")
             ),
             Outcome::Park {
@@ -400,13 +406,13 @@ mod tests {
         );
         for transaction in ["CONFIRM CLOSE", "REQUEST CLOSURE"] {
             assert_eq!(
-                classify(sent(transaction, true), &http(200, Some(&closed), "")),
+                classify(&sent(transaction, true), &http(200, Some(&closed), "")),
                 Outcome::Inferred {
                     current_state: Some(7)
                 }
             );
             assert!(matches!(
-                classify(sent(transaction, false), &http(200, Some(&closed), "")),
+                classify(&sent(transaction, false), &http(200, Some(&closed), "")),
                 Outcome::Park { .. }
             ));
             let open = ack(
@@ -416,7 +422,7 @@ mod tests {
                 Some(5),
             );
             assert!(matches!(
-                classify(sent(transaction, true), &http(200, Some(&open), "")),
+                classify(&sent(transaction, true), &http(200, Some(&open), "")),
                 Outcome::Park {
                     current_state: Some(5),
                     ..
@@ -426,14 +432,14 @@ mod tests {
         // A note refused with state 7 on a resend did not take effect.
         assert!(matches!(
             classify(
-                sent("PROVIDE PROBLEM INFORMATION", true),
+                &sent("PROVIDE PROBLEM INFORMATION", true),
                 &http(200, Some(&closed), "")
             ),
             Outcome::Park { .. }
         ));
         assert!(matches!(
             classify(
-                sent("REJECT RESOLUTION", true),
+                &sent("REJECT RESOLUTION", true),
                 &http(200, Some(&closed), "")
             ),
             Outcome::Park { .. }
@@ -445,7 +451,7 @@ mod tests {
         for status in [401, 403] {
             assert_eq!(
                 classify(
-                    sent("SERVICE REQUEST", false),
+                    &sent("SERVICE REQUEST", false),
                     &http(status, None, "denied")
                 ),
                 Outcome::Config {
@@ -456,7 +462,7 @@ mod tests {
         }
         for status in [301, 302, 307, 308, 404, 405] {
             assert_eq!(
-                classify(sent("SERVICE REQUEST", false), &http(status, None, "")),
+                classify(&sent("SERVICE REQUEST", false), &http(status, None, "")),
                 Outcome::Config {
                     problem: format!(
                         "GSEM answers {status} at {URL}: check the base URL and paths"
@@ -472,7 +478,7 @@ mod tests {
         for status in [400, 409, 410, 413, 415, 422, 451] {
             assert_eq!(
                 classify(
-                    sent("PROVIDE PROBLEM INFORMATION", true),
+                    &sent("PROVIDE PROBLEM INFORMATION", true),
                     &http(status, None, "bad body")
                 ),
                 Outcome::Park {
@@ -488,7 +494,7 @@ mod tests {
     fn long_bodies_are_cut_on_a_char_boundary() {
         let body = "é".repeat(BODY_DETAIL_LIMIT);
         let Outcome::Park { detail, .. } =
-            classify(sent("QUERY INCIDENT", false), &http(400, None, &body))
+            classify(&sent("QUERY INCIDENT", false), &http(400, None, &body))
         else {
             panic!("400 must park");
         };
@@ -506,7 +512,7 @@ mod tests {
                 retry_after: Some(Duration::from_secs(7)),
             };
             assert_eq!(
-                classify(sent("SERVICE REQUEST", false), &reply),
+                classify(&sent("SERVICE REQUEST", false), &reply),
                 Outcome::Transient {
                     reason: format!("GSEM answered HTTP {status}"),
                     retry_after: Some(Duration::from_secs(7)),
@@ -518,7 +524,7 @@ mod tests {
     #[test]
     fn unparseable_or_unknown_status_2xx_is_transient() {
         assert_eq!(
-            classify(sent("SERVICE REQUEST", false), &http(200, None, "<html>")),
+            classify(&sent("SERVICE REQUEST", false), &http(200, None, "<html>")),
             Outcome::Transient {
                 reason: "GSEM answered 200 with a body that is not an acknowledgement".to_string(),
                 retry_after: None,
@@ -526,20 +532,10 @@ mod tests {
         );
         let odd = ack("PENDING", Some(0), None, None);
         assert_eq!(
-            classify(sent("SERVICE REQUEST", false), &http(200, Some(&odd), "")),
+            classify(&sent("SERVICE REQUEST", false), &http(200, Some(&odd), "")),
             Outcome::Transient {
-                reason: "GSEM's acknowledgement has PENDING transactionStatus".to_string(),
-                retry_after: None,
-            }
-        );
-        let missing = AckView::default();
-        assert_eq!(
-            classify(
-                sent("SERVICE REQUEST", false),
-                &http(200, Some(&missing), "")
-            ),
-            Outcome::Transient {
-                reason: "GSEM's acknowledgement has no transactionStatus".to_string(),
+                reason: "GSEM's acknowledgement has the unknown transactionStatus \"PENDING\""
+                    .to_string(),
                 retry_after: None,
             }
         );
@@ -567,7 +563,7 @@ mod tests {
         ];
         for (failure, reason) in cases {
             assert_eq!(
-                classify(sent("SERVICE REQUEST", true), &Reply::Transport(failure)),
+                classify(&sent("SERVICE REQUEST", true), &Reply::Transport(failure)),
                 Outcome::Transient {
                     reason: reason.to_string(),
                     retry_after: None
@@ -579,7 +575,7 @@ mod tests {
     #[test]
     fn informational_statuses_are_transient() {
         assert!(matches!(
-            classify(sent("SERVICE REQUEST", false), &http(101, None, "")),
+            classify(&sent("SERVICE REQUEST", false), &http(101, None, "")),
             Outcome::Transient { .. }
         ));
     }

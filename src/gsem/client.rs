@@ -2,7 +2,6 @@
 //! key header on every request, a request timeout, and replies reduced to
 //! what [`crate::gsem::classify`] and the pull poller need.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -11,37 +10,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use super::backoff::parse_retry_after;
 use super::classify::TransportFailure;
 use super::pem::{CertificateInfo, CheckedIdentity, TlsFileError, load_ca_bundle};
-
-/// Everything the client needs, taken from the validated GSEM settings.
-#[derive(Clone)]
-pub struct ClientSettings {
-    /// Base URL; normalised here to end in `/`.
-    pub base_url: String,
-    pub client_cert: PathBuf,
-    pub client_key: PathBuf,
-    pub ca_bundle: Option<PathBuf>,
-    pub agent_key_header: String,
-    /// HPE's confidential id of this agent: never logged or shown.
-    pub agent_key: String,
-    /// Path of the message endpoint relative to the base URL.
-    pub message_path: String,
-    pub request_timeout: Duration,
-}
-
-impl std::fmt::Debug for ClientSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientSettings")
-            .field("base_url", &self.base_url)
-            .field("client_cert", &self.client_cert)
-            .field("client_key", &self.client_key)
-            .field("ca_bundle", &self.ca_bundle)
-            .field("agent_key_header", &self.agent_key_header)
-            .field("agent_key", &"***")
-            .field("message_path", &self.message_path)
-            .field("request_timeout", &self.request_timeout)
-            .finish()
-    }
-}
+use crate::config::Gsem;
+use crate::sis::PullAck;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -78,13 +48,13 @@ pub struct GsemClient {
 impl GsemClient {
     /// Builds the client, checking the PEM files first so that a wrong key or
     /// an expired certificate stops start-up with the file named.
-    pub fn new(settings: &ClientSettings) -> Result<Self, ClientError> {
+    pub fn new(settings: &Gsem) -> Result<Self, ClientError> {
         let identity =
             CheckedIdentity::load(&settings.client_cert, &settings.client_key, Utc::now())?;
         let header = HeaderName::from_bytes(settings.agent_key_header.as_bytes())
             .map_err(|_| ClientError::HeaderName(settings.agent_key_header.clone()))?;
-        let mut value =
-            HeaderValue::from_str(&settings.agent_key).map_err(|_| ClientError::AgentKey)?;
+        let mut value = HeaderValue::from_str(settings.agent_key.expose())
+            .map_err(|_| ClientError::AgentKey)?;
         value.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(header, value);
@@ -107,7 +77,7 @@ impl GsemClient {
         let http = builder.build().map_err(ClientError::Build)?;
         Ok(Self {
             http,
-            message_url: join_url(&settings.base_url, &settings.message_path),
+            message_url: settings.message_url.to_string(),
             certificate: identity.info,
         })
     }
@@ -139,9 +109,16 @@ impl GsemClient {
 
     /// Pull mode: acknowledge the fetched head (sample 13's body).
     pub async fn patch_message(&self, message_id: &str) -> Result<HttpReply, TransportFailure> {
-        let body = serde_json::json!({"MessageId": message_id, "Status": "PROCESSED"});
-        self.send(self.http.patch(&self.message_url).json(&body))
-            .await
+        let body = PullAck::processed(message_id)
+            .to_json()
+            .map_err(|e| TransportFailure::Other(e.to_string()))?;
+        self.send(
+            self.http
+                .patch(&self.message_url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body),
+        )
+        .await
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<HttpReply, TransportFailure> {
@@ -159,12 +136,6 @@ impl GsemClient {
             retry_after,
         })
     }
-}
-
-/// `base` normalised to end in `/`, then `path` without a leading `/`.
-pub fn join_url(base: &str, path: &str) -> String {
-    let base = base.trim_end_matches('/');
-    format!("{base}/{}", path.trim_start_matches('/'))
 }
 
 /// Sorts a reqwest error into the transport kinds health reports, naming the
@@ -194,38 +165,5 @@ fn transport_failure(error: &reqwest::Error) -> TransportFailure {
         TransportFailure::Connect(innermost)
     } else {
         TransportFailure::Other(innermost)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_join_with_exactly_one_slash() {
-        assert_eq!(
-            join_url("https://gsem.test", "redfish/v1/message"),
-            "https://gsem.test/redfish/v1/message"
-        );
-        assert_eq!(
-            join_url("https://gsem.test/base/", "/redfish/v1/message"),
-            "https://gsem.test/base/redfish/v1/message"
-        );
-    }
-
-    #[test]
-    fn debug_never_shows_the_agent_key() {
-        let settings = ClientSettings {
-            base_url: "https://gsem.test/".into(),
-            client_cert: "c.pem".into(),
-            client_key: "k.pem".into(),
-            ca_bundle: None,
-            agent_key_header: "X-Agent-Key".into(),
-            agent_key: "s3cret-agent".into(),
-            message_path: "redfish/v1/message".into(),
-            request_timeout: Duration::from_secs(1),
-        };
-        let shown = format!("{settings:?}");
-        assert!(!shown.contains("s3cret-agent"), "{shown}");
     }
 }

@@ -6,7 +6,14 @@
 //! means) and [`backoff`] (when to try again) are pure functions; the tasks
 //! around them only move bytes between GSEM and the store.
 
+pub mod actions;
 pub mod backoff;
 pub mod classify;
 pub mod client;
+pub mod drainer;
+pub mod health;
 pub mod pem;
+pub mod poller;
+pub mod processor;
+pub mod push;
+pub mod shared;
