@@ -47,9 +47,6 @@ pub struct InboundHealth {
     pub oversized_alert: Option<String>,
     /// Push requests refused for want of authentication.
     pub unauthenticated: u64,
-    /// Inbox rows not processed yet.
-    pub unprocessed: u64,
-    pub quarantined: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
