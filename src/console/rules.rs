@@ -1,9 +1,23 @@
 //! The refusals the console can decide by itself from the state table
 //! (`gsem.md` §3), so the operator sees the reason before anything leaves.
 //! The engine checks again against its store: these are a courtesy, not the
-//! guard. Everything is checked against the pending state.
+//! guard. Everything is checked against the pending state, and whether a
+//! transaction may be sent is the SIS state table's own answer
+//! ([`crate::sis::state::apply`]); this module only adds the operator's
+//! wording and the checks on the text.
 
 use super::types::{CaseSummary, is_finished, state_words};
+use crate::sis::{Decision, Event, State, TransactionName};
+
+/// Whether the state table lets us send `transaction` in the case's
+/// pending state.
+fn table_allows(case: &CaseSummary, transaction: TransactionName) -> bool {
+    let state = State::from_code(i64::from(case.pending_state));
+    matches!(
+        crate::sis::state::apply(state, &Event::Send(transaction)),
+        Decision::Apply(_)
+    )
+}
 
 /// Why an action is refused. The messages are shown on screen as they are.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,13 +92,14 @@ fn not_in_state(case: &CaseSummary, action: &'static str, allowed: &'static str)
 /// the console can refuse before the editor opens.
 pub fn may_comment(case: &CaseSummary) -> Result<(), Refusal> {
     refuse_finished(case)?;
-    match case.pending_state {
-        2..=5 => Ok(()),
-        _ => Err(not_in_state(
+    if table_allows(case, TransactionName::ProvideProblemInformation) {
+        Ok(())
+    } else {
+        Err(not_in_state(
             case,
             "a comment",
             "states 2–5 (in 6 confirm the close or reject the resolution; in 0 wait for GSEM's acknowledgement)",
-        )),
+        ))
     }
 }
 
@@ -100,14 +115,16 @@ pub fn check_comment(case: &CaseSummary, text: &str) -> Result<(), Refusal> {
 /// Whether the case's state allows closing.
 pub fn may_close(case: &CaseSummary) -> Result<CloseKind, Refusal> {
     refuse_finished(case)?;
-    match case.pending_state {
-        6 => Ok(CloseKind::ConfirmClose),
-        2..=5 => Ok(CloseKind::RequestClosure),
-        _ => Err(not_in_state(
+    if table_allows(case, TransactionName::ConfirmClose) {
+        Ok(CloseKind::ConfirmClose)
+    } else if table_allows(case, TransactionName::RequestClosure) {
+        Ok(CloseKind::RequestClosure)
+    } else {
+        Err(not_in_state(
             case,
             "closing",
             "states 2–6 (wait for GSEM's acknowledgement of the SERVICE REQUEST)",
-        )),
+        ))
     }
 }
 
@@ -123,7 +140,7 @@ pub fn close_transaction(case: &CaseSummary, notes: &str) -> Result<CloseKind, R
 /// Whether the case's state allows rejecting the resolution.
 pub fn may_reject(case: &CaseSummary) -> Result<(), Refusal> {
     refuse_finished(case)?;
-    if case.pending_state == 6 {
+    if table_allows(case, TransactionName::RejectResolution) {
         Ok(())
     } else {
         Err(not_in_state(
@@ -146,13 +163,14 @@ pub fn check_reject(case: &CaseSummary, reason: &str) -> Result<(), Refusal> {
 /// QUERY INCIDENT.
 pub fn check_query(case: &CaseSummary) -> Result<(), Refusal> {
     refuse_finished(case)?;
-    match case.pending_state {
-        2..=6 => Ok(()),
-        _ => Err(not_in_state(
+    if table_allows(case, TransactionName::QueryIncident) {
+        Ok(())
+    } else {
+        Err(not_in_state(
             case,
             "a query",
             "states 2–6, once GSEM has acknowledged the SERVICE REQUEST",
-        )),
+        ))
     }
 }
 

@@ -519,7 +519,7 @@ impl CaseView {
             && d.unparsed_updates > 0
         {
             title.push_str(&format!(
-                " · {} updates not parsed, kept as notes",
+                " · unparsed updates kept as notes: {}",
                 d.unparsed_updates
             ));
         }

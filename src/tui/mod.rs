@@ -24,3 +24,6 @@ pub use parked::{ParkedView, Tab};
 pub use runner::{TuiError, run};
 pub use sanitize::sanitize_for_display;
 pub use view::render;
+
+#[cfg(test)]
+mod tests;
