@@ -164,7 +164,13 @@ fn innermost(error: &(dyn std::error::Error + 'static)) -> (bool, String) {
     let mut tls = false;
     let mut source = error.source();
     while let Some(cause) = source {
-        tls |= cause.downcast_ref::<rustls::Error>().is_some();
+        // An io::Error's `source` skips the error it wraps, which is where
+        // hyper keeps rustls's alert.
+        let wrapped = cause
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .is_some_and(|inner| inner.is::<rustls::Error>());
+        tls |= wrapped || cause.is::<rustls::Error>();
         text = cause.to_string();
         source = cause.source();
     }
