@@ -19,6 +19,7 @@
 
 mod apply;
 mod date;
+pub mod mirror;
 mod model;
 mod parse;
 mod rules;
@@ -27,6 +28,7 @@ pub use apply::{
     Applied, NOT_UNDERSTOOD_KIND, NOTE_KIND, UpdateContext, apply_parsed, store_part, store_task,
 };
 pub use date::{DateValue, UpdateDate};
+pub use mirror::{Mirror, MirrorAction, MirrorError, MirrorItem, MirrorOutcome, Sweep};
 pub use model::{
     Canonical, NotUnderstood, NotUnderstoodReason, Origin, Parsed, PartStatus, PartUpdate,
     RecordKind, ReturnStatus, TaskStatus, TaskUpdate, Word,
