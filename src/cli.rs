@@ -1,11 +1,14 @@
 //! The command line: parsed here, dispatched into the library. `main.rs`
 //! only calls [`run`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::{self, Settings};
+use crate::engine::{Engine, StoreKind};
+use crate::logging;
 use crate::sim::gsem::cli::GsemSimArgs;
 
 /// casebridge: HPE support cases (GSEM) and ServiceNow incidents, kept in sync.
@@ -22,8 +25,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the engine without a terminal: GSEM and ServiceNow sync, until SIGTERM.
+    Serve,
     /// Run the simulators of HPE's GSEM gateway and of ServiceNow on loopback.
-    Sim(SimArgs),
+    Sim(Box<SimArgs>),
 }
 
 /// `casebridge sim`.
@@ -54,6 +59,13 @@ pub mod exit {
 pub fn run(cli: Cli) -> ExitCode {
     crate::tls::install_crypto_provider();
     let outcome = match cli.command {
+        Some(Command::Serve) => match load_settings(cli.config.as_deref()) {
+            Ok(settings) => runtime().and_then(|rt| rt.block_on(serve(settings))),
+            Err(error) => {
+                eprintln!("casebridge: {error:#}");
+                return ExitCode::from(exit::USAGE);
+            }
+        },
         Some(Command::Sim(sim)) => runtime().and_then(|rt| {
             rt.block_on(async {
                 match sim.command {
@@ -77,6 +89,47 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(exit::FAILURE)
         }
     }
+}
+
+/// The settings from the config file that `--config`, `$CASEBRIDGE_CONFIG`
+/// or the default location names; a command that needs one fails without.
+fn load_settings(flag: Option<&Path>) -> anyhow::Result<Settings> {
+    match config::locate(flag)? {
+        Some(path) => Ok(config::load(&path)?),
+        None => anyhow::bail!(
+            "no config file: pass --config PATH, set ${}, or create {}. config.example.toml shows every key",
+            config::CONFIG_ENV,
+            config::default_config_file().map_or_else(
+                || "~/.config/casebridge/config.toml".into(),
+                |p| p.display().to_string()
+            )
+        ),
+    }
+}
+
+/// `casebridge serve`: the engine headless, logging to its file and stderr,
+/// until SIGTERM or Ctrl-C.
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let log_dir = settings.paths().data_dir.join("logs");
+    let _log = logging::init(&log_dir, &settings.log.filter, logging::Sink::FileAndStderr)?;
+    let engine = Engine::start(&settings, StoreKind::Real).await?;
+    if let Some(addr) = engine.push_addr() {
+        tracing::info!(%addr, "GSEM push receiver listening");
+    }
+    wait_for_stop_signal().await?;
+    tracing::info!("stop signal received; stopping");
+    engine.stop().await;
+    Ok(())
+}
+
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        result = tokio::signal::ctrl_c() => result?,
+    }
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

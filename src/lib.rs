@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod doctor;
+pub mod engine;
 pub mod gsem;
 pub mod logging;
 pub mod servicenow;
