@@ -368,6 +368,111 @@ fn file_error(error: &TlsFileError, cert_key: &str, key_key: &str) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Backoff, Delivery, Environment};
+    use crate::gsem::pem::tests::write_cert;
+
+    fn gsem_with(cert: &Path, key: &Path) -> Gsem {
+        let base = reqwest::Url::parse("https://gsem.example.com/").unwrap();
+        Gsem {
+            environment: Environment::Prod,
+            config_url: base.join("redfish/v1/gsem").unwrap(),
+            message_url: base.join("redfish/v1/message").unwrap(),
+            base_url: base,
+            agent_key_header: "X-Agent-Key".into(),
+            agent_key: crate::config::Secret::new("k"),
+            remote_agent_name: "A".into(),
+            remote_agent_type: "CUSTOMER".into(),
+            client_cert: cert.to_path_buf(),
+            client_key: key.to_path_buf(),
+            ca_bundle: None,
+            request_timeout: std::time::Duration::from_secs(1),
+            backoff: Backoff {
+                start: std::time::Duration::from_secs(1),
+                cap: std::time::Duration::from_secs(1),
+            },
+            inbound_body_limit: 1,
+            delivery: Delivery::Pull {
+                poll_interval: std::time::Duration::from_secs(1),
+            },
+        }
+    }
+
+    fn identity_lines(gsem: &Gsem, now: DateTime<Utc>) -> (bool, Vec<Check>) {
+        let mut out = Vec::new();
+        let mut reporter = Reporter {
+            out: &mut out,
+            json: true,
+            report: super::super::DoctorReport::default(),
+        };
+        let usable = client_identity(gsem, now, &mut reporter).unwrap().is_some();
+        (usable, reporter.report.checks)
+    }
+
+    #[test]
+    fn a_certificate_expiring_within_30_days_warns_but_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let (cert, key) = write_cert(
+            dir.path(),
+            "soon",
+            "casebridge.example.org",
+            now - Duration::days(300),
+            now + Duration::days(10),
+        );
+        let (usable, checks) = identity_lines(&gsem_with(&cert, &key), now);
+        assert!(usable);
+        let validity = checks
+            .iter()
+            .find(|c| c.name == "certificate validity")
+            .unwrap();
+        assert_eq!(validity.status, super::super::Status::Warn);
+        assert!(
+            validity
+                .message
+                .starts_with(&format!("{} expires at ", cert.display())),
+            "{validity}"
+        );
+        assert_eq!(
+            validity.fix.as_deref(),
+            Some("Renew it now: HPE must register the new certificate before this one expires")
+        );
+
+        let (cert, key) = write_cert(
+            dir.path(),
+            "later",
+            "casebridge.example.org",
+            now - Duration::days(1),
+            now + Duration::days(60),
+        );
+        let (usable, checks) = identity_lines(&gsem_with(&cert, &key), now);
+        assert!(usable);
+        assert!(checks.iter().all(|c| c.status == super::super::Status::Ok));
+        assert_eq!(checks.len(), 3);
+    }
+
+    #[test]
+    fn a_certificate_not_yet_valid_fails_and_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let (cert, key) = write_cert(
+            dir.path(),
+            "future",
+            "casebridge.example.org",
+            now + Duration::days(3),
+            now + Duration::days(60),
+        );
+        let (usable, checks) = identity_lines(&gsem_with(&cert, &key), now);
+        assert!(!usable);
+        let statuses: Vec<_> = checks.iter().map(|c| (c.name, c.status)).collect();
+        assert_eq!(
+            statuses,
+            vec![
+                ("client certificate", super::super::Status::Ok),
+                ("certificate validity", super::super::Status::Fail),
+                ("certificate host", super::super::Status::Ok),
+            ]
+        );
+    }
 
     fn fix(check: &Check) -> &str {
         check.fix.as_deref().unwrap_or_default()
