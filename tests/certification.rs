@@ -299,3 +299,217 @@ async fn t1_full_function_with_hostile_text_byte_for_byte() {
     drop(store);
     engine.stop().await;
 }
+
+/// One message of the plan: what the simulator must receive, in this order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Planned {
+    transaction: String,
+    requester_id: String,
+    comment: Option<String>,
+}
+
+fn planned_of(rows: &[casebridge::store::OutboxRow]) -> Vec<Planned> {
+    rows.iter()
+        .map(|r| {
+            let body = json(r.body.as_bytes());
+            let si = &body["Message"]["SERVICE_INCIDENT"];
+            Planned {
+                transaction: r.transaction_name.clone(),
+                requester_id: si["RequesterID"].as_str().unwrap().to_owned(),
+                comment: si["Comment"].as_str().map(str::to_owned),
+            }
+        })
+        .collect()
+}
+
+/// Waits until the simulator has seen at least three failed attempts at the
+/// head of the outbox under the current fault: the head's attempt counter
+/// moves four times (the first attempt of a fresh row is counted when it is
+/// sent and again when it fails).
+async fn outlast_three_attempts(
+    store: &casebridge::gsem::shared::SharedStore,
+    ctx: &str,
+    what: &str,
+) {
+    let mut tracked: Option<(i64, i64)> = None;
+    wait_until(what, ctx, Duration::from_secs(30), || {
+        let head = store.lock().unwrap().outbox_head().unwrap();
+        let Some(head) = head else {
+            return false;
+        };
+        match tracked {
+            Some((seq, base)) if seq == head.seq => head.attempts - base >= 4,
+            _ => {
+                tracked = Some((head.seq, head.attempts));
+                false
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t2_resilience_four_outages_in_a_burst_of_200() {
+    use casebridge::sim::gsem::Fault;
+    let seed = seed("t2_resilience");
+    let mut rng = Rng::new(seed);
+    let mut options = Options::new(Mode::Pull);
+    options.request_timeout = "1s";
+    let rig = Rig::start(options, seed).await;
+    let ctx = rig.ctx();
+    let engine = Engine::start(&rig.settings(), StoreKind::Real)
+        .await
+        .unwrap();
+    let actions = engine.actions().clone();
+    let store = engine.store().clone();
+
+    // 20 cases × (1 SERVICE REQUEST + 9 notes), interleaved at random; a
+    // case's first message is its SERVICE REQUEST.
+    let mut tokens: Vec<usize> = (0..20).flat_map(|c| std::iter::repeat_n(c, 10)).collect();
+    rng.shuffle(&mut tokens);
+    let mut case_ids: BTreeMap<usize, i64> = BTreeMap::new();
+    let mut plan: Vec<Planned> = Vec::new();
+    let faults = [
+        Fault::RefuseConnections,
+        Fault::Unavailable503 { retry_after: None },
+        Fault::Hang,
+        Fault::Reset,
+    ];
+    for (stage, fault) in faults.iter().enumerate() {
+        let chunk = &tokens[stage * 50..stage * 50 + 50];
+        let (before, during) = chunk.split_at(25);
+        queue_burst(&actions, before, &mut case_ids, &mut plan).await;
+        let mid = plan.len() - 15;
+        wait_until(
+            "part of the burst accepted",
+            &ctx,
+            Duration::from_secs(30),
+            || accepted_bodies(&rig.gsem.received()).len() >= mid,
+        )
+        .await;
+        rig.gsem.set_fault(fault.clone());
+        let received_before = rig.gsem.received().len();
+        queue_burst(&actions, during, &mut case_ids, &mut plan).await;
+        outlast_three_attempts(
+            &store,
+            &ctx,
+            &format!("three failed attempts under {fault:?}"),
+        )
+        .await;
+        if let Fault::Unavailable503 { .. } = fault {
+            let answered_503 = rig.gsem.received()[received_before..]
+                .iter()
+                .filter(|r| r.status == 503)
+                .count();
+            assert!(answered_503 >= 3, "only {answered_503} answers 503 ({ctx})");
+        }
+        let queued = store.lock().unwrap().outbox_stats(0).unwrap().queued;
+        assert!(
+            queued > 0,
+            "the outage under {fault:?} did not hit the burst ({ctx})"
+        );
+        rig.gsem.set_fault(Fault::None);
+    }
+    wait_until("all 200 accepted", &ctx, Duration::from_secs(60), || {
+        accepted_bodies(&rig.gsem.received()).len() >= 200
+    })
+    .await;
+    // Let a straggler (a wrong extra send) show itself before comparing.
+    wait_until("the outbox empty", &ctx, Duration::from_secs(10), || {
+        store.lock().unwrap().outbox_head().unwrap().is_none()
+    })
+    .await;
+
+    let rows = outbox_rows(&store.lock().unwrap());
+    assert_eq!(rows.len(), 200, "{ctx}");
+    assert_eq!(
+        planned_of(&rows),
+        plan,
+        "the outbox holds the queued order ({ctx})"
+    );
+    let expected: Vec<Vec<u8>> = rows.iter().map(|r| r.body.as_bytes().to_vec()).collect();
+    let got = accepted_bodies(&rig.gsem.received());
+    assert_eq!(got.len(), expected.len(), "{ctx}");
+    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+        assert!(
+            g == e,
+            "message {i} differs: got {:?}, expected {:?} ({ctx})",
+            planned_of_body(g),
+            plan[i]
+        );
+    }
+    assert!(
+        rows.iter().all(|r| matches!(
+            r.state,
+            casebridge::store::OutboxState::Acked | casebridge::store::OutboxState::Inferred
+        )),
+        "{ctx}"
+    );
+    drop(actions);
+    drop(store);
+    engine.stop().await;
+}
+
+fn planned_of_body(body: &[u8]) -> Option<(String, String)> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let si = &v["Message"]["SERVICE_INCIDENT"];
+    Some((
+        v["Message"]["TransactionName"].as_str()?.to_owned(),
+        si["Comment"].as_str().unwrap_or_default().to_owned(),
+    ))
+}
+
+/// A little hostile text that differs per message.
+fn rng_free_text(n: usize) -> String {
+    let h = HOSTILE
+        .chars()
+        .cycle()
+        .skip(n % 37)
+        .take(12)
+        .collect::<String>();
+    format!("{h} #{n}")
+}
+
+/// Queues one message per token: a case's SERVICE REQUEST the first time
+/// its token comes up, a note with a unique text after that.
+async fn queue_burst(
+    actions: &casebridge::gsem::actions::Actions,
+    part: &[usize],
+    case_ids: &mut BTreeMap<usize, i64>,
+    plan: &mut Vec<Planned>,
+) {
+    for &c in part {
+        let n = plan.len();
+        let incident = format!("INC00200{c:02}");
+        match case_ids.get(&c) {
+            None => {
+                let open = open_case(
+                    &incident,
+                    &format!("burst case {c}"),
+                    &format!("burst case {c}, message {n}"),
+                    "SN0001",
+                    "CN0001",
+                );
+                let (row, _) = actions.open_case(open, Utc::now()).await.unwrap();
+                case_ids.insert(c, row.id);
+                plan.push(Planned {
+                    transaction: "SERVICE REQUEST".into(),
+                    requester_id: incident,
+                    comment: None,
+                });
+            }
+            Some(&id) => {
+                let text = format!("burst note {n} for case {c} \"{}\"", rng_free_text(n));
+                actions
+                    .add_note(id, OPERATOR, &text, Utc::now())
+                    .await
+                    .unwrap();
+                plan.push(Planned {
+                    transaction: PPI.into(),
+                    requester_id: incident,
+                    comment: Some(text),
+                });
+            }
+        }
+    }
+}
