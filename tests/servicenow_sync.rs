@@ -602,3 +602,29 @@ async fn hostile_and_huge_text_survives_both_ways() {
     assert_eq!(ours[2], format!("[HPE {PID}] {hostile}"));
     assert_eq!(ours[3], format!("[HPE {PID}] {big}"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawned_on_the_runtime_with_oauth_it_syncs() {
+    let rig = Rig::with(SimConfig::default(), |c| {
+        c.servicenow.auth = ServiceNowAuth::OAuth {
+            user: INTEGRATION_USER.into(),
+            password: Secret::new(INTEGRATION_PASSWORD),
+            client_id: casebridge::sim::servicenow::OAUTH_CLIENT_ID.into(),
+            client_secret: Secret::new(casebridge::sim::servicenow::OAUTH_CLIENT_SECRET),
+        };
+    })
+    .await;
+    let number = rig.incident("oauth");
+    let case = rig.case(&number, 5, Some(PID));
+    // `spawn` is `tokio::spawn`: the OAuth path's futures are `Send`.
+    let handle = rig.engine().spawn();
+    rig.sim.add_comment(&number, "jsmith", "via oauth").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while rig.notes_sent(case.id).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "nothing queued");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(rig.notes_sent(case.id), ["via oauth"]);
+    assert_eq!(rig.sim.oauth_grants(), ["password"]);
+    handle.task.abort();
+}

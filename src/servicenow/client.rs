@@ -459,16 +459,19 @@ impl TableClient {
             return Err(SnError::OAuthRefused);
         };
         let url = self.url("oauth_token.do")?;
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.extend_pairs(grant.iter().copied())
+        // The serializer is not `Send`: it must be gone before the await,
+        // or no client future could be spawned.
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(grant.iter().copied())
             .append_pair("client_id", client_id)
-            .append_pair("client_secret", client_secret.expose());
+            .append_pair("client_secret", client_secret.expose())
+            .finish();
         let request = self
             .http
             .post(url.clone())
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form.finish());
+            .body(body);
         let answer = self.exchange(request, &Method::POST, &url).await?;
         if answer.status == StatusCode::UNAUTHORIZED || answer.status == StatusCode::BAD_REQUEST {
             return Err(SnError::OAuthRefused);

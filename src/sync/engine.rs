@@ -277,11 +277,7 @@ impl ServiceNowSync {
     pub fn spawn(self) -> SyncHandle {
         let health = self.health.subscribe();
         let hint = Arc::clone(&self.hint);
-        // The OAuth token request of `TableClient` holds a non-`Send` value
-        // across an await, so its futures cannot go to `tokio::spawn`; the
-        // loop runs on a blocking-pool thread of the same runtime instead.
-        let runtime = tokio::runtime::Handle::current();
-        let task = tokio::task::spawn_blocking(move || runtime.block_on(self.run()));
+        let task = tokio::spawn(self.run());
         SyncHandle { health, hint, task }
     }
 
