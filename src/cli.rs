@@ -25,6 +25,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check the configuration, certificates, both sides' reachability and the store.
+    Doctor(crate::doctor::DoctorArgs),
     /// Run the engine without a terminal: GSEM and ServiceNow sync, until SIGTERM.
     Serve,
     /// Run the simulators of HPE's GSEM gateway and of ServiceNow on loopback.
@@ -48,7 +50,8 @@ pub enum SimCommand {
 pub mod exit {
     /// Success.
     pub const OK: u8 = 0;
-    /// The command failed; the reason is on stderr.
+    /// The command failed, or `doctor` found a failing check; the reason is
+    /// on stderr (or, for `doctor`, in its report).
     pub const FAILURE: u8 = 1;
     /// The command line or the configuration is wrong.
     pub const USAGE: u8 = 2;
@@ -66,6 +69,22 @@ pub fn run(cli: Cli) -> ExitCode {
                 return ExitCode::from(exit::USAGE);
             }
         },
+        Some(Command::Doctor(args)) => {
+            let report = runtime().and_then(|rt| {
+                Ok(rt.block_on(crate::doctor::run(
+                    cli.config.as_deref(),
+                    &args,
+                    &mut std::io::stdout().lock(),
+                ))?)
+            });
+            return match report {
+                Ok(report) => ExitCode::from(report.exit_code()),
+                Err(error) => {
+                    eprintln!("casebridge: {error:#}");
+                    ExitCode::from(exit::FAILURE)
+                }
+            };
+        }
         Some(Command::Sim(sim)) => runtime().and_then(|rt| {
             rt.block_on(async {
                 match sim.command {

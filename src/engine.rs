@@ -27,7 +27,7 @@ use crate::store::prelude::*;
 use crate::store::{NewSystem, Role, Store, StoreError};
 use crate::sync::health::ServiceNowHealth;
 use crate::sync::{ServiceNowSync, SyncConfig, SyncError};
-use crate::updates::{Rules, RulesError};
+use crate::updates::{Mirror, Rules, RulesError};
 
 /// Why the engine could not start. Each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +40,8 @@ pub enum EngineError {
     Push(#[from] PushError),
     #[error("ServiceNow: {0}")]
     ServiceNow(#[from] SyncError),
+    #[error("ServiceNow mirror: {0}")]
+    Mirror(#[from] crate::servicenow::SetupError),
     #[error("the shipped update rules are broken (a casebridge bug): {0}")]
     Rules(#[from] RulesError),
     #[error(
@@ -179,6 +181,17 @@ impl Engine {
             None => None,
         };
         tasks.push(sync.task);
+        if let Some(mirror) = mirror_for(settings)? {
+            tasks.push(crate::updates::mirror_task::spawn(
+                mirror,
+                Arc::clone(&store),
+                crate::gsem::backoff::Backoff::new(
+                    settings.servicenow.backoff.start,
+                    settings.servicenow.backoff.cap,
+                ),
+                stop_rx.clone(),
+            ));
+        }
 
         let actions = Actions::new(
             Arc::clone(&store),
@@ -276,6 +289,15 @@ fn open_store(path: &Path, kind: StoreKind, settings: &Settings) -> Result<Store
         })?;
     }
     Ok(store)
+}
+
+/// The ServiceNow mirror of tasks and part orders, when configured on.
+fn mirror_for(settings: &Settings) -> Result<Option<Mirror>, EngineError> {
+    if settings.servicenow.mirror.is_none() {
+        return Ok(None);
+    }
+    let client = Arc::new(crate::servicenow::client_for(&settings.servicenow)?);
+    Ok(Mirror::configured(client, &settings.servicenow))
 }
 
 /// Where what we send is addressed.

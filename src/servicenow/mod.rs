@@ -19,6 +19,7 @@ mod client;
 mod error;
 mod query;
 mod record;
+mod setup;
 mod tables;
 
 pub use client::{ClientOptions, Page, Pager, TableClient, TlsRoots};
@@ -27,6 +28,7 @@ pub use query::{Op, Query};
 pub use record::{
     Display, DisplayMode, Record, RefValue, TIME_FORMAT, format_datetime, parse_datetime,
 };
+pub use setup::{SetupError, client_for};
 pub use tables::{
     CI, GROUP, INCIDENT, JOURNAL, TableDef, USER, ci, group, incident, journal, user,
 };

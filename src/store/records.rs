@@ -454,6 +454,21 @@ pub trait RecordOps: Access {
     fn part_timeline(&self, record_id: i64) -> Result<Vec<EventRow>, StoreError> {
         timeline(self.conn(), &PARTS, record_id)
     }
+
+    /// Cases whose onsite tasks or part orders changed after `since` (unix
+    /// ms), each with the time of its latest change, oldest change first:
+    /// the work list of the ServiceNow mirror.
+    fn cases_with_records_changed_since(&self, since: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT case_id, MAX(updated_at) AS changed FROM (
+                 SELECT case_id, updated_at FROM onsite_tasks WHERE updated_at > ?1
+                 UNION ALL
+                 SELECT case_id, updated_at FROM part_orders WHERE updated_at > ?1)
+             GROUP BY case_id ORDER BY changed, case_id",
+        )?;
+        let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 impl<A: Access> RecordOps for A {}

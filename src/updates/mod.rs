@@ -20,6 +20,7 @@
 mod apply;
 mod date;
 pub mod mirror;
+pub mod mirror_task;
 mod model;
 mod parse;
 mod rules;
