@@ -218,6 +218,11 @@ fn example_parses_to_its_documented_values() {
     assert_eq!(sn.comment_journal, Journal::Comments);
     assert_eq!(sn.comment_journal.field(), "comments");
     assert!(!sn.journal_fallback_to_display_value);
+    assert_eq!(sn.max_journal_length, Some(4000));
+    assert_eq!(
+        casebridge::sync::SyncConfig::from_settings(&s).max_journal_chars,
+        Some(4000)
+    );
     assert!(sn.mark_hold_reason);
     assert!(sn.sync_state_to_incident);
     assert!(sn.close_case_when_incident_resolved);
@@ -356,6 +361,7 @@ fn minimal_config_gets_the_spec_defaults() {
     assert_eq!(sn.incident_query, "active=true");
     assert_eq!(sn.comment_journal, Journal::Comments);
     assert!(!sn.journal_fallback_to_display_value);
+    assert_eq!(sn.max_journal_length, None);
     assert!(!sn.mark_hold_reason);
     assert!(sn.sync_state_to_incident);
     assert!(sn.close_case_when_incident_resolved);

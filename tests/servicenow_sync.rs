@@ -52,6 +52,7 @@ fn servicenow_config(base_url: &str) -> ServiceNow {
         incident_query: "active=true".into(),
         comment_journal: Journal::Comments,
         journal_fallback_to_display_value: false,
+        max_journal_length: None,
         mark_hold_reason: false,
         sync_state_to_incident: true,
         close_case_when_incident_resolved: true,

@@ -53,6 +53,9 @@ mod defaults {
     pub const SN_BACKOFF_CAP: Duration = Duration::from_secs(300);
     pub const SN_PAGE_SIZE: u32 = 100;
     pub const SN_INCIDENT_QUERY: &str = "active=true";
+    // A cut note ends in a marker of about 55 characters: a shorter limit
+    // would leave nothing of the note itself.
+    pub const SN_MIN_JOURNAL_LENGTH: usize = 100;
     pub const PUSH_HINT_PATH: &str = "/servicenow/hint";
     pub const MIRROR_TASK_TABLE: &str = "u_hpe_onsite_task";
     pub const MIRROR_PART_TABLE: &str = "u_hpe_part_order";

@@ -180,6 +180,7 @@ pub(crate) struct RawServiceNow {
     pub incident_query: Option<String>,
     pub comment_journal: Option<RawJournal>,
     pub journal_fallback_to_display_value: Option<bool>,
+    pub max_journal_length: Option<i64>,
     pub mark_hold_reason: Option<bool>,
     pub sync_state_to_incident: Option<bool>,
     pub close_case_when_incident_resolved: Option<bool>,

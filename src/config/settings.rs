@@ -272,6 +272,10 @@ pub struct ServiceNow {
     /// Read journals from the incident's display value when
     /// `sys_journal_field` is not readable (default false).
     pub journal_fallback_to_display_value: bool,
+    /// Longest journal entry the instance keeps, in characters (the
+    /// dictionary's max length of the journal field); longer HPE notes are
+    /// cut visibly by casebridge. `None` (the default): no limit.
+    pub max_journal_length: Option<usize>,
     /// Set `hold_reason` Awaiting Vendor while HPE works (default false).
     pub mark_hold_reason: bool,
     /// Reflect the case's state on the incident (default true).

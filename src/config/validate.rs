@@ -767,6 +767,22 @@ impl Checker<'_> {
                 "Write one query of conditions joined by ^ or ^OR; casebridge adds the ordering",
             ));
         }
+        let max_journal_length = match raw.max_journal_length {
+            None => None,
+            Some(n) => match usize::try_from(n) {
+                Ok(n) if n >= defaults::SN_MIN_JOURNAL_LENGTH => Some(n),
+                _ => {
+                    return Err(KeyError::new(
+                        key("max_journal_length"),
+                        format!(
+                            "{n} is below {} characters",
+                            defaults::SN_MIN_JOURNAL_LENGTH
+                        ),
+                        "Use the journal field's max length from the instance's dictionary, e.g. 4000, or leave the key out for no limit",
+                    ));
+                }
+            },
+        };
         let backoff = ensure_backoff(
             "servicenow",
             dur(raw.backoff_start, defaults::SN_BACKOFF_START),
@@ -797,6 +813,7 @@ impl Checker<'_> {
             journal_fallback_to_display_value: raw
                 .journal_fallback_to_display_value
                 .unwrap_or(false),
+            max_journal_length,
             mark_hold_reason: raw.mark_hold_reason.unwrap_or(false),
             sync_state_to_incident: raw.sync_state_to_incident.unwrap_or(true),
             close_case_when_incident_resolved: raw

@@ -39,8 +39,7 @@ pub struct SyncConfig {
 }
 
 impl SyncConfig {
-    /// From the validated settings. The configuration has no key for the
-    /// instance's journal length yet: no limit.
+    /// From the validated settings.
     pub fn from_settings(settings: &Settings) -> Self {
         Self {
             servicenow: settings.servicenow.clone(),
@@ -49,7 +48,7 @@ impl SyncConfig {
                 remote_agent_type: settings.gsem.remote_agent_type.clone(),
             },
             activity: ActivityTable::default(),
-            max_journal_chars: None,
+            max_journal_chars: settings.servicenow.max_journal_length,
         }
     }
 }
