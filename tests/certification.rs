@@ -513,3 +513,339 @@ async fn queue_burst(
         }
     }
 }
+
+/// What the test queued on each side, in order.
+#[derive(Default)]
+struct Queued {
+    /// (case index, text) of our notes, in queued order.
+    outbound: Vec<(usize, String)>,
+    /// (case index, text, MessageId) of HPE's updates, in queued order.
+    inbound: Vec<(usize, String, String)>,
+}
+
+fn unprocessed_inbox(store: &casebridge::gsem::shared::SharedStore) -> usize {
+    inbox_rows(&store.lock().unwrap())
+        .iter()
+        .filter(|r| r.state == casebridge::store::InboxState::New)
+        .count()
+}
+
+async fn integrity_under_sigkill(mode: Mode, name: &str) {
+    const CASES: usize = 5;
+    const EACH_WAY: usize = 100;
+    const KILLS: usize = 22;
+    let seed = seed(name);
+    let mut rng = Rng::new(seed);
+    let mut options = Options::new(mode);
+    options.answer_delay = Some(Duration::from_millis(50));
+    let rig = Rig::start(options, seed).await;
+    let ctx = rig.ctx();
+    let long = Duration::from_secs(30);
+    let mut engine = rig.spawn_engine();
+    let store = rig.tool_store();
+    let actions = rig.tool_actions(&store);
+
+    let mut cases = Vec::new();
+    for c in 0..CASES {
+        let open = open_case(
+            &format!("INC00300{c:02}"),
+            &format!("integrity case {c}"),
+            &hostile(&format!("integrity description {c}"), 300),
+            "SN0001",
+            "CN0001",
+        );
+        cases.push(actions.open_case(open, Utc::now()).await.unwrap().0);
+    }
+    wait_until("every case accepted", &ctx, long, || {
+        cases.iter().all(|c| case(&store, c.id).state == 5)
+    })
+    .await;
+    let pids: Vec<String> = cases
+        .iter()
+        .map(|c| case(&store, c.id).provider_id.unwrap())
+        .collect();
+
+    let mut queued = Queued::default();
+    let mut kills = 0;
+    let (mut kills_outbound, mut kills_inbound) = (0, 0);
+    let bad_head_at = (mode == Mode::Pull).then(|| 5 + rng.below(10) as usize);
+    let bad_head = format!(
+        r#"{{"Message": {{"TransactionName": "PROVIDE PROBLEM INFORMATION", "RemoteAgentName": "NERSC_Train_R", "RemoteAgentType": "HPE", "SERVICE_INCIDENT": {{"RequesterID": "{}", "ProviderID": "{}", "Comment": "a head without MessageId: never applied"}}}}}}"#,
+        cases[0].requester_id, pids[0]
+    );
+    let mut bad_head_done = false;
+    while kills < KILLS || queued.outbound.len() < EACH_WAY || queued.inbound.len() < EACH_WAY {
+        if bad_head_at == Some(kills) && !bad_head_done {
+            bad_head_done = true;
+            meet_a_head_without_message_id(&rig, &store, &engine, &bad_head, &mut queued, &pids)
+                .await;
+        }
+        // Where to aim this kill: at the outbound drain, at inbound
+        // processing, or anywhere.
+        let aim = rng.below(3);
+        let accepted_before = accepted_bodies(&rig.gsem.received()).len();
+        let inbox_before = inbox_rows(&store.lock().unwrap()).len();
+        let n_out = (3 + rng.below(8) as usize).min(EACH_WAY - queued.outbound.len());
+        let n_in = (3 + rng.below(8) as usize).min(EACH_WAY - queued.inbound.len());
+        if aim != 1 {
+            for _ in 0..n_out {
+                let c = rng.below(CASES as u64) as usize;
+                let text = format!(
+                    "our note {} on case {c} {}",
+                    queued.outbound.len(),
+                    rng_free_text(queued.outbound.len())
+                );
+                actions
+                    .add_note(cases[c].id, OPERATOR, &text, Utc::now())
+                    .await
+                    .unwrap();
+                queued.outbound.push((c, text));
+            }
+        }
+        if aim != 0 {
+            for _ in 0..n_in {
+                let c = rng.below(CASES as u64) as usize;
+                let text = format!(
+                    "HPE update {} on case {c} {}",
+                    queued.inbound.len(),
+                    rng_free_text(queued.inbound.len() + 7)
+                );
+                let id = rig.gsem.hpe_note(&pids[c], &text).unwrap();
+                queued.inbound.push((c, text, id));
+            }
+        }
+        match aim {
+            0 if n_out > 0 => {
+                let started = try_wait_until(long, || {
+                    accepted_bodies(&rig.gsem.received()).len() > accepted_before
+                })
+                .await;
+                assert!(
+                    started,
+                    "the drain did not start ({ctx}):\n{}",
+                    engine.stderr()
+                );
+                tokio::time::sleep(Duration::from_millis(rng.below(30))).await;
+            }
+            1 if n_in > 0 => {
+                let started = try_wait_until(long, || {
+                    inbox_rows(&store.lock().unwrap()).len() > inbox_before
+                })
+                .await;
+                assert!(
+                    started,
+                    "inbound did not start ({ctx}; simulator queue {}):\n{}",
+                    rig.gsem.queue_len(),
+                    engine.stderr()
+                );
+                tokio::time::sleep(Duration::from_millis(rng.below(30))).await;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(rng.below(400))).await,
+        }
+        let outbound_busy = store.lock().unwrap().outbox_head().unwrap().is_some()
+            && accepted_bodies(&rig.gsem.received()).len() > accepted_before;
+        let inbound_busy = (rig.gsem.queue_len() > 0 || unprocessed_inbox(&store) > 0)
+            && inbox_rows(&store.lock().unwrap()).len() > inbox_before;
+        assert!(
+            engine.is_running(),
+            "the engine died by itself ({ctx}):\n{}",
+            engine.stderr()
+        );
+        engine.kill9();
+        kills += 1;
+        kills_outbound += usize::from(outbound_busy);
+        kills_inbound += usize::from(inbound_busy);
+        engine = rig.spawn_engine();
+    }
+    eprintln!(
+        "{name}: {kills} kills, {kills_outbound} during the outbound drain, {kills_inbound} during inbound processing"
+    );
+
+    // The last engine finishes the work by itself.
+    let expected_out = CASES + EACH_WAY;
+    wait_until(
+        "everything delivered both ways",
+        &ctx,
+        Duration::from_secs(60),
+        || {
+            rig.gsem.queue_len() == 0
+                && unprocessed_inbox(&store) == 0
+                && store.lock().unwrap().outbox_head().unwrap().is_none()
+                && accepted_bodies(&rig.gsem.received()).len() >= expected_out
+        },
+    )
+    .await;
+    assert!(engine.is_running(), "{ctx}");
+    assert!(kills >= 20, "{ctx}");
+    assert!(
+        kills_outbound >= 1,
+        "no kill landed during the outbound drain ({ctx})"
+    );
+    assert!(
+        kills_inbound >= 1,
+        "no kill landed during inbound processing ({ctx})"
+    );
+
+    // Outbound: the simulator received every queued message once, in order.
+    let rows = outbox_rows(&store.lock().unwrap());
+    assert_eq!(rows.len(), expected_out, "{ctx}");
+    let expected: Vec<Vec<u8>> = rows.iter().map(|r| r.body.as_bytes().to_vec()).collect();
+    let got = accepted_bodies(&rig.gsem.received());
+    assert_eq!(got.len(), expected.len(), "{ctx}");
+    assert!(
+        got == expected,
+        "the simulator's list differs from the outbox order ({ctx})"
+    );
+    let notes: Vec<String> = planned_of(&rows)
+        .into_iter()
+        .filter(|p| p.transaction == PPI)
+        .map(|p| p.comment.unwrap())
+        .collect();
+    let planned: Vec<String> = queued.outbound.iter().map(|(_, t)| t.clone()).collect();
+    assert_eq!(notes, planned, "{ctx}");
+    assert!(
+        rows.iter().all(|r| matches!(
+            r.state,
+            casebridge::store::OutboxState::Acked | casebridge::store::OutboxState::Inferred
+        )),
+        "{ctx}"
+    );
+
+    // Inbound: every update applied once, in order, on its case.
+    let inbox = inbox_rows(&store.lock().unwrap());
+    assert_eq!(inbox.len(), CASES + EACH_WAY, "{ctx}");
+    assert!(
+        inbox
+            .iter()
+            .all(|r| r.state == casebridge::store::InboxState::Processed),
+        "{ctx}"
+    );
+    let ids: Vec<&str> = queued
+        .inbound
+        .iter()
+        .map(|(_, _, id)| id.as_str())
+        .collect();
+    let inbox_ids: Vec<&str> = inbox
+        .iter()
+        .filter_map(|r| r.message_id.as_deref())
+        .filter(|id| ids.contains(id))
+        .collect();
+    assert_eq!(inbox_ids, ids, "inbound received order ({ctx})");
+    for (c, row) in cases.iter().enumerate() {
+        let journal = hpe_journal(&store, row.id);
+        let got: Vec<(&str, Option<&str>)> = journal
+            .iter()
+            .map(|j| (j.entry.text.as_str(), j.entry.remote_id.as_deref()))
+            .collect();
+        let want: Vec<(&str, Option<&str>)> = queued
+            .inbound
+            .iter()
+            .filter(|(k, _, _)| *k == c)
+            .map(|(_, t, id)| (t.as_str(), Some(id.as_str())))
+            .collect();
+        assert_eq!(got, want, "HPE's updates on case {c} ({ctx})");
+        let ours: Vec<String> = store
+            .lock()
+            .unwrap()
+            .journal_for_case(row.id)
+            .unwrap()
+            .into_iter()
+            .filter(|j| j.entry.origin == Origin::Local && j.entry.kind == "note")
+            .map(|j| j.entry.text)
+            .collect();
+        let want: Vec<String> = queued
+            .outbound
+            .iter()
+            .filter(|(k, _)| *k == c)
+            .map(|(_, t)| t.clone())
+            .collect();
+        assert_eq!(ours, want, "our notes on case {c} ({ctx})");
+        assert_eq!(case(&store, row.id).state, 5, "{ctx}");
+    }
+    let quarantined = quarantine(&store.lock().unwrap());
+    match mode {
+        Mode::Pull => {
+            assert_eq!(quarantined.len(), 1, "{ctx}");
+            assert_eq!(quarantined[0].raw, bad_head.as_bytes(), "{ctx}");
+            assert_eq!(quarantined[0].delivery_count, 1, "quarantined once ({ctx})");
+        }
+        Mode::Push => assert_eq!(quarantined.len(), 0, "{ctx}"),
+    }
+    engine.kill9();
+}
+
+/// Pull mode: a head without `MessageId` is quarantined once, reported, and
+/// waits; once GSEM removes it the poller carries on by itself.
+async fn meet_a_head_without_message_id(
+    rig: &Rig,
+    store: &casebridge::gsem::shared::SharedStore,
+    engine: &EngineProcess,
+    bad_head: &str,
+    queued: &mut Queued,
+    pids: &[String],
+) {
+    let ctx = rig.ctx();
+    let long = Duration::from_secs(30);
+    rig.gsem.enqueue_raw(bad_head.as_bytes().to_vec());
+    // Updates queued behind it wait for it.
+    for k in 0..3 {
+        let text = format!(
+            "HPE update {} behind the blocked head",
+            queued.inbound.len()
+        );
+        let id = rig.gsem.hpe_note(&pids[k % pids.len()], &text).unwrap();
+        queued.inbound.push((k % pids.len(), text, id));
+    }
+    let sha = sha256_hex(bad_head.as_bytes());
+    wait_until("the head quarantined", &ctx, long, || {
+        quarantine(&store.lock().unwrap())
+            .iter()
+            .any(|q| q.sha256 == sha)
+    })
+    .await;
+    // The poller keeps looking at the head at its interval.
+    let gets = |rig: &Rig| {
+        rig.gsem
+            .received()
+            .iter()
+            .filter(|r| r.method == "GET")
+            .count()
+    };
+    let seen = gets(rig);
+    wait_until("three more looks at the head", &ctx, long, || {
+        gets(rig) >= seen + 3
+    })
+    .await;
+    let entries = quarantine(&store.lock().unwrap());
+    assert_eq!(entries.len(), 1, "{ctx}");
+    assert_eq!(entries[0].delivery_count, 1, "{ctx}");
+    assert_eq!(
+        entries[0].reason,
+        casebridge::gsem::poller::NO_MESSAGE_ID,
+        "{ctx}"
+    );
+    assert_eq!(rig.gsem.queue_len(), 4, "the head blocks the queue ({ctx})");
+    let log = engine.stderr();
+    assert_eq!(
+        log.matches("GSEM queue head has no readable MessageId")
+            .count(),
+        1,
+        "the alert, once ({ctx}):\n{log}"
+    );
+    let removed = rig.gsem.remove_head().unwrap();
+    assert_eq!(removed.message_id, None, "{ctx}");
+    wait_until("the poller to carry on by itself", &ctx, long, || {
+        rig.gsem.queue_len() == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t3_integrity_under_sigkill_pull() {
+    integrity_under_sigkill(Mode::Pull, "t3_integrity_pull").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t3_integrity_under_sigkill_push() {
+    integrity_under_sigkill(Mode::Push, "t3_integrity_push").await;
+}

@@ -476,20 +476,23 @@ impl Drop for EngineProcess {
 // Waiting and observing.
 
 /// Polls `condition` every 25 ms until it holds; panics after `timeout`.
-pub async fn wait_until(
-    what: &str,
-    ctx: &str,
-    timeout: Duration,
-    mut condition: impl FnMut() -> bool,
-) {
+pub async fn wait_until(what: &str, ctx: &str, timeout: Duration, condition: impl FnMut() -> bool) {
+    assert!(
+        try_wait_until(timeout, condition).await,
+        "timed out after {timeout:?} waiting for {what} ({ctx})"
+    );
+}
+
+/// Polls `condition` every 25 ms; false if it did not hold within `timeout`.
+pub async fn try_wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what} ({ctx})"
-        );
+        if Instant::now() >= deadline {
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    true
 }
 
 /// The bodies of the POSTs the simulator acknowledged OK, in order, with
@@ -504,14 +507,33 @@ pub fn accepted_bodies(received: &[Received]) -> Vec<Vec<u8>> {
     bodies
 }
 
+/// The ids of a table, in order (ids may have gaps: a deduplicated insert
+/// may use up an AUTOINCREMENT value).
+fn ids(store: &Store, table: &str, key: &str) -> Vec<i64> {
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let mut statement = conn
+        .prepare(&format!("SELECT {key} FROM {table} ORDER BY {key}"))
+        .unwrap();
+    statement
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 pub fn outbox_rows(store: &Store) -> Vec<OutboxRow> {
-    (1..)
-        .map_while(|seq| store.outbox_get(seq).unwrap())
+    ids(store, "outbox", "seq")
+        .into_iter()
+        .map(|seq| store.outbox_get(seq).unwrap().unwrap())
         .collect()
 }
 
 pub fn inbox_rows(store: &Store) -> Vec<InboxRow> {
-    (1..).map_while(|id| store.inbox_get(id).unwrap()).collect()
+    ids(store, "inbox", "id")
+        .into_iter()
+        .map(|id| store.inbox_get(id).unwrap().unwrap())
+        .collect()
 }
 
 pub fn quarantine(store: &Store) -> Vec<QuarantineRow> {
