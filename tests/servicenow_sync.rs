@@ -629,3 +629,81 @@ async fn spawned_on_the_runtime_with_oauth_it_syncs() {
     assert_eq!(rig.sim.oauth_grants(), ["password"]);
     handle.task.abort();
 }
+
+/// The query of a logged request, decoded.
+fn decoded_query(path_and_query: &str) -> String {
+    let query = path_and_query.split_once('?').map_or("", |(_, q)| q);
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[tokio::test]
+async fn a_restart_reads_on_from_the_stored_watermark() {
+    let rig = Rig::new().await;
+    let (number, case, mut engine) = paired(&rig).await;
+    rig.sim.add_comment(&number, "jsmith", "before").unwrap();
+    rounds(&mut engine, 2).await;
+    drop(engine);
+    let stored = rig
+        .store()
+        .meta_get(casebridge::sync::engine::WATERMARK_KEY)
+        .unwrap()
+        .unwrap();
+    let newest = rig
+        .sim
+        .incident(&number)
+        .unwrap()
+        .get("sys_updated_on")
+        .to_owned();
+    assert_eq!(stored, newest);
+    rig.sim.clear_requests();
+    let mut restarted = rig.engine();
+    let report = restarted.poll_once().await.unwrap();
+    assert_eq!(report.journal_entries_read, 0, "{report:?}");
+    let reads: Vec<String> = rig
+        .sim
+        .requests()
+        .iter()
+        .map(|r| decoded_query(&r.path_and_query))
+        .collect();
+    // Every incident read is bounded by the watermark (less the overlap)
+    // and the settled journal is not read again.
+    assert!(!reads.is_empty());
+    let since = chrono::NaiveDateTime::parse_from_str(&stored, "%Y-%m-%d %H:%M:%S").unwrap()
+        - chrono::Duration::seconds(60);
+    let bound = format!("sys_updated_on>={}", since.format("%Y-%m-%d %H:%M:%S"));
+    for (request, query) in rig.sim.requests().iter().zip(&reads) {
+        assert!(
+            request
+                .path_and_query
+                .starts_with("/api/now/table/incident"),
+            "{}",
+            request.path_and_query
+        );
+        assert!(query.contains(&bound), "{query}");
+    }
+    // Work after the restart still goes through, once.
+    rig.sim.add_comment(&number, "jsmith", "after").unwrap();
+    rounds(&mut restarted, 2).await;
+    assert_eq!(rig.notes_sent(case.id), ["before", "after"]);
+}
+
+#[tokio::test]
+async fn a_journal_left_unread_is_read_after_a_restart() {
+    let rig = Rig::new().await;
+    let (number, case, mut engine) = paired(&rig).await;
+    rig.sim.set_journal_acl_blocked(true);
+    rig.sim.add_comment(&number, "jsmith", "unread").unwrap();
+    // The incident's change is stored, its journal cannot be read.
+    rounds(&mut engine, 1).await;
+    drop(engine);
+    rig.sim.set_journal_acl_blocked(false);
+    // The restart sees the incident unchanged since the last run, yet its
+    // journal is still due.
+    let mut restarted = rig.engine();
+    let report = restarted.poll_once().await.unwrap();
+    assert_eq!(report.incidents_changed, 0, "{report:?}");
+    assert_eq!(rig.notes_sent(case.id), ["unread"]);
+}

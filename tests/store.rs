@@ -982,3 +982,60 @@ fn part_orders_keep_return_flags_and_their_own_timeline() {
     // Tasks and parts do not mix.
     assert!(store.tasks_for_case(case.id).unwrap().is_empty());
 }
+
+// ---- meta ---------------------------------------------------------------------
+
+#[test]
+fn meta_values_persist_replace_and_roll_back_with_their_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let store = tool(&path);
+    assert_eq!(store.meta_get("servicenow.watermark").unwrap(), None);
+    store
+        .meta_set("servicenow.watermark", "2026-01-01 00:00:00")
+        .unwrap();
+    store
+        .meta_set("servicenow.watermark", "2026-01-01 00:00:07")
+        .unwrap();
+    assert_eq!(
+        store.meta_get("servicenow.watermark").unwrap().as_deref(),
+        Some("2026-01-01 00:00:07")
+    );
+    // Inside a transaction that fails, nothing is kept.
+    let failed: Result<(), StoreError> = store.transaction(|tx| {
+        tx.meta_set("servicenow.watermark", "2026-01-02 00:00:00")?;
+        assert_eq!(
+            tx.meta_get("servicenow.watermark").unwrap().as_deref(),
+            Some("2026-01-02 00:00:00")
+        );
+        Err(StoreError::NotFound {
+            what: "case",
+            id: "1".into(),
+        })
+    });
+    assert!(failed.is_err());
+    drop(store);
+    let store = tool(&path);
+    assert_eq!(
+        store.meta_get("servicenow.watermark").unwrap().as_deref(),
+        Some("2026-01-01 00:00:07")
+    );
+    // The store's own marks can be read, never set.
+    assert!(
+        store
+            .meta_get("created_by")
+            .unwrap()
+            .unwrap()
+            .starts_with("casebridge ")
+    );
+    for key in casebridge::store::RESERVED_META_KEYS {
+        let err = store.meta_set(key, "1").unwrap_err();
+        assert!(
+            matches!(&err, StoreError::ReservedMetaKey { key: k } if k == key),
+            "{err}"
+        );
+        assert!(err.to_string().contains("cannot be set"), "{err}");
+    }
+    assert!(!store.is_demo());
+    assert_eq!(store.meta_get("demo").unwrap(), None);
+}

@@ -74,6 +74,12 @@ pub enum StoreError {
         action: &'static str,
     },
 
+    #[error(
+        "meta key {key:?} belongs to the store itself and cannot be set; \
+         use a key of your own module's name, e.g. \"servicenow.watermark\""
+    )]
+    ReservedMetaKey { key: String },
+
     #[error("store database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }

@@ -65,6 +65,7 @@ mod error;
 mod inbox;
 mod journal;
 mod lock;
+mod meta;
 mod migrate;
 mod outbox;
 pub mod records;
@@ -80,6 +81,7 @@ pub use inbox::{
     QuarantineState, Via,
 };
 pub use journal::{JournalOps, JournalRow, JournalState, NewJournal, Origin};
+pub use meta::{MetaOps, RESERVED_META_KEYS};
 pub use migrate::SCHEMA_VERSION;
 pub use outbox::{OutboxOps, OutboxRow, OutboxState, OutboxStats};
 pub use records::{
@@ -88,7 +90,7 @@ pub use records::{
 
 /// Everything needed to call store operations: `use casebridge::store::prelude::*;`.
 pub mod prelude {
-    pub use super::{AuditOps, CaseOps, InboxOps, JournalOps, OutboxOps, RecordOps};
+    pub use super::{AuditOps, CaseOps, InboxOps, JournalOps, MetaOps, OutboxOps, RecordOps};
 }
 
 /// How long a connection waits for another writer (a CLI beside the engine,

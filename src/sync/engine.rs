@@ -23,7 +23,7 @@ use crate::gsem::backoff::{Backoff, jitter};
 use crate::gsem::shared::{SharedStore, Shutdown, now_ms, sleep_or_stop, stopping, with_store};
 use crate::servicenow::{
     ClientOptions, Display, INCIDENT, JOURNAL, Query, Record, SnError, TableClient, TableDef,
-    TlsRoots, format_datetime, incident, journal,
+    TlsRoots, format_datetime, incident, journal, parse_datetime,
 };
 use crate::sis::{MessageBuilder, TransactionName};
 use crate::store::prelude::*;
@@ -150,13 +150,25 @@ struct Held {
     waited: bool,
 }
 
-/// Memory of the poller; everything else is in the store.
+/// Store `meta` key of the incident watermark (`YYYY-MM-DD HH:MM:SS`, UTC).
+pub const WATERMARK_KEY: &str = "servicenow.watermark";
+/// Store `meta` key of the journal marks: a JSON object, incident sys_id →
+/// newest journal `sys_created_on` read and settled.
+pub const JOURNAL_MARKS_KEY: &str = "servicenow.journal_marks";
+
+/// Memory of the poller; everything else is in the store. The watermark
+/// and the journal marks are also kept in the store's `meta`, so that a
+/// restart reads on from where the last run stood.
 #[derive(Debug, Default)]
 struct PollState {
+    /// Whether the watermark and marks were read from the store.
+    loaded: bool,
     /// Newest `sys_updated_on` seen (instance time, UTC).
     watermark: Option<NaiveDateTime>,
     /// Per incident: newest journal `sys_created_on` seen.
     journal_marks: HashMap<String, NaiveDateTime>,
+    /// The journal marks as last written to the store (JSON).
+    saved_marks: Option<String>,
     /// Incidents whose journal must be read (changed, not read yet).
     journal_due: HashSet<String>,
     /// Comments in arrival order: (created on, arrival) → comment.
@@ -381,6 +393,9 @@ impl ServiceNowSync {
     /// One polling round: read, plan, execute. Returns what it did.
     pub async fn poll_once(&mut self) -> Result<RoundReport, SyncError> {
         let mut report = RoundReport::default();
+        if !self.state.loaded {
+            self.load_marks().await?;
+        }
         let paired = self.store(load_paired).await?;
         let records = self.read_incidents(&paired).await?;
         report.incidents_read = records.len();
@@ -409,12 +424,64 @@ impl ServiceNowSync {
                 Err(e) => return Err(e),
             }
         }
+        self.save_marks().await?;
         let held = self.state.held.len();
         self.health.send_modify(|h| {
             h.last_poll = Some(Utc::now());
             h.held_comments = held;
         });
         Ok(report)
+    }
+
+    /// Reads the watermark and journal marks a previous run left.
+    async fn load_marks(&mut self) -> Result<(), SyncError> {
+        let (watermark, marks) = self
+            .store(|s| Ok((s.meta_get(WATERMARK_KEY)?, s.meta_get(JOURNAL_MARKS_KEY)?)))
+            .await?;
+        self.state.watermark = watermark.as_deref().and_then(parse_datetime);
+        // An unreadable value (a newer or broken build wrote it) only
+        // means reading from the start again: nothing is lost.
+        self.state.journal_marks = marks
+            .as_deref()
+            .and_then(|m| serde_json::from_str::<BTreeMap<String, String>>(m).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(id, at)| Some((id, parse_datetime(&at)?)))
+            .collect();
+        self.state.saved_marks = marks;
+        self.state.loaded = true;
+        Ok(())
+    }
+
+    /// The journal marks that are safe to keep across a restart: those of
+    /// incidents with nothing unread (due) or unsettled (held). The others
+    /// are left out, so a restart reads their journal from the start.
+    fn settled_marks(&self) -> BTreeMap<String, String> {
+        let unsettled: HashSet<&str> = self
+            .state
+            .held
+            .values()
+            .map(|h| h.incident_sys_id.as_str())
+            .chain(self.state.journal_due.iter().map(String::as_str))
+            .collect();
+        self.state
+            .journal_marks
+            .iter()
+            .filter(|(id, _)| !unsettled.contains(id.as_str()))
+            .map(|(id, at)| (id.clone(), format_datetime(*at)))
+            .collect()
+    }
+
+    async fn save_marks(&mut self) -> Result<(), SyncError> {
+        let marks = marks_json(&self.settled_marks());
+        if self.state.saved_marks.as_ref() == Some(&marks) {
+            return Ok(());
+        }
+        let value = marks.clone();
+        self.store(move |s| Ok(s.meta_set(JOURNAL_MARKS_KEY, &value)?))
+            .await?;
+        self.state.saved_marks = Some(marks);
+        Ok(())
     }
 
     async fn read_incidents(&self, paired: &[Paired]) -> Result<Vec<Record>, SyncError> {
@@ -475,7 +542,12 @@ impl ServiceNowSync {
             .iter()
             .filter_map(|r| r.datetime(incident::SYS_UPDATED_ON))
             .max();
-        let changed = self
+        let watermark = newest.map(|n| self.state.watermark.map_or(n, |w| w.max(n)));
+        let moved = watermark != self.state.watermark;
+        let save_watermark = watermark.filter(|_| moved).map(format_datetime);
+        let mut marks = self.settled_marks();
+        let saved_marks = self.state.saved_marks.clone();
+        let (changed, marks) = self
             .store(move |s| {
                 s.transaction(|tx| {
                     let mut changed = HashSet::new();
@@ -484,13 +556,23 @@ impl ServiceNowSync {
                             changed.insert(row.sys_id.clone());
                         }
                     }
-                    Ok::<_, SyncError>(changed)
+                    // A changed incident's journal is unread until this
+                    // round reads it: a crash before then must not leave
+                    // its old mark behind, or the restart would skip it.
+                    marks.retain(|id, _| !changed.contains(id));
+                    let marks = marks_json(&marks);
+                    if saved_marks.as_ref() != Some(&marks) {
+                        tx.meta_set(JOURNAL_MARKS_KEY, &marks)?;
+                    }
+                    if let Some(w) = &save_watermark {
+                        tx.meta_set(WATERMARK_KEY, w)?;
+                    }
+                    Ok::<_, SyncError>((changed, marks))
                 })
             })
             .await?;
-        if let Some(newest) = newest {
-            self.state.watermark = Some(self.state.watermark.map_or(newest, |w| w.max(newest)));
-        }
+        self.state.saved_marks = Some(marks);
+        self.state.watermark = watermark.or(self.state.watermark);
         Ok(changed)
     }
 
@@ -941,6 +1023,16 @@ enum Found {
     Nothing,
     /// Nothing, and known entries cannot be read either.
     Unreadable,
+}
+
+fn marks_json(marks: &BTreeMap<String, String>) -> String {
+    serde_json::Value::Object(
+        marks
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
+    .to_string()
 }
 
 /// The second a store time (unix ms) falls in, UTC.
