@@ -4,6 +4,7 @@
 //! CLI and a remote client use the same interface.
 
 mod link;
+pub mod local;
 mod protocol;
 pub mod rules;
 mod types;
