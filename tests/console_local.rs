@@ -1,0 +1,545 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The console's in-process engine end against a real engine on loopback:
+//! the GSEM simulator over mutual TLS, the ServiceNow simulator, a store on
+//! disk and a config file, driven only through the console link.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use casebridge::config;
+use casebridge::console::{
+    CaseDetail, CaseId, CaseSummary, ConsoleLink, EntryStatus, Event, OpenCase, Origin, Priority,
+    Request, RequestId, Snapshot,
+};
+use casebridge::engine::{Engine, StoreKind};
+use casebridge::sim::gsem::{Fault, GsemSim, GsemSimConfig};
+use casebridge::sim::pki::{ClientAuth, TestPki, server_config};
+use casebridge::sim::servicenow::{
+    INTEGRATION_PASSWORD, INTEGRATION_USER, NewIncident, ServiceNowSim, SimConfig,
+};
+use casebridge::sis::{Envelope, State};
+
+const AGENT_KEY: &str = "console-local-agent-key";
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    gsem: GsemSim,
+    _sn: ServiceNowSim,
+    incident: String,
+    engine: Engine,
+    console: Console,
+}
+
+fn write_private(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+impl Rig {
+    async fn start() -> Rig {
+        casebridge::tls::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let pki = TestPki::generate("casebridge.console").unwrap();
+        let paths = pki.write_to(&dir.path().join("pki")).unwrap();
+        let tls = server_config(
+            &pki.server,
+            &ClientAuth::Required(vec![pki.ca.cert().cert_der()]),
+        )
+        .unwrap();
+        let mut sim = GsemSimConfig::new(Arc::new(tls), AGENT_KEY);
+        // HPE answers only when a test says so.
+        sim.provider.answer_delay = None;
+        let gsem = GsemSim::start(sim).await.unwrap();
+        let sn = ServiceNowSim::start(SimConfig::default()).await.unwrap();
+        let mut new = NewIncident::new("Slingshot fabric manager down");
+        new.description = "fmn reports 3 links down".into();
+        let incident = sn.create_incident(&new).unwrap().get("number").to_owned();
+        write_private(&dir.path().join("secrets/agent-key"), AGENT_KEY);
+        write_private(
+            &dir.path().join("secrets/sn-password"),
+            INTEGRATION_PASSWORD,
+        );
+        let config_path = dir.path().join("config.toml");
+        let text = format!(
+            r#"
+[site]
+organization = "Console Lab"
+[site.address]
+street = "1 Main St"
+city = "Springfield"
+region = "IL"
+postal_code = "62701"
+country = "US"
+[site.contact]
+first_name = "Ops"
+last_name = "Desk"
+phone = "+1 217 555 0100"
+email = "ops@example.org"
+[site.alternate_contact]
+first_name = "Night"
+last_name = "Shift"
+phone = "+1 217 555 0101"
+email = "night@example.org"
+
+[[operators]]
+id = "ada"
+first_name = "Ada"
+last_name = "Lovelace"
+
+[[systems]]
+name = "compute"
+serial = "SN0001"
+contract = "CN0001"
+cmdb_ci = "ci-0001"
+
+[gsem]
+environment = "prod"
+[gsem.prod]
+base_url = "{base}"
+agent_key = {{ file = "secrets/agent-key" }}
+remote_agent_name = "SFDC_Train_REST_P042"
+remote_agent_type = "CUSTOMER"
+mode = "pull"
+poll_interval = "100ms"
+client_cert = "{client_cert}"
+client_key = "{client_key}"
+ca_bundle = "{ca}"
+request_timeout = "2s"
+backoff_start = "50ms"
+backoff_cap = "300ms"
+
+[servicenow]
+instance_url = "{sn}"
+allow_insecure_http = true
+user = "{INTEGRATION_USER}"
+password = {{ file = "secrets/sn-password" }}
+poll_interval = "1s"
+request_timeout = "2s"
+backoff_start = "50ms"
+backoff_cap = "1s"
+sync_state_to_incident = false
+close_case_when_incident_resolved = false
+
+[store]
+path = "{store}"
+"#,
+            base = gsem.base_url(),
+            client_cert = paths.client.cert.display(),
+            client_key = paths.client.key.display(),
+            ca = paths.ca.cert.display(),
+            sn = sn.base_url(),
+            store = dir.path().join("data/casebridge.db").display(),
+        );
+        write_private(&config_path, &text);
+        let settings = config::load(&config_path).unwrap();
+        let engine = Engine::start(&settings, StoreKind::Real).await.unwrap();
+        let (link, engine_link) = ConsoleLink::pair();
+        casebridge::console::local::spawn(&engine, &settings, "ada", engine_link).unwrap();
+        Rig {
+            _dir: dir,
+            gsem,
+            _sn: sn,
+            incident,
+            engine,
+            console: Console {
+                link,
+                next: 0,
+                seen: Vec::new(),
+            },
+        }
+    }
+
+    /// Opens a case on the test incident once the sync has read it; returns
+    /// its id.
+    async fn open_case(&mut self) -> CaseId {
+        let number = self.incident.clone();
+        loop {
+            self.console.send(Request::LoadIncidents);
+            let found = self
+                .console
+                .wait("the incident list", |e| match e {
+                    Event::Incidents(list) => Some(list.iter().any(|i| i.number == number)),
+                    _ => None,
+                })
+                .await;
+            if found {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let id = self.console.send(Request::OpenCase(OpenCase {
+            incident: number,
+            system: "compute".into(),
+            priority: Priority::CriticalDegraded,
+            title: "Slingshot fabric manager down".into(),
+            description: "fmn reports 3 links down".into(),
+        }));
+        self.console.accepted(id).await.expect("the case id")
+    }
+
+    /// Waits for GSEM's acknowledgement of the SERVICE REQUEST, then has HPE
+    /// accept the case; returns the summary with HPE's case number.
+    async fn accepted_case(&mut self) -> CaseSummary {
+        // GSEM is out of reach until the case has been seen queued.
+        self.gsem.set_fault(Fault::RefuseConnections);
+        let case = self.open_case().await;
+        let queued = self
+            .console
+            .changed(case, "the queued case", |_| true)
+            .await;
+        self.gsem.set_fault(Fault::None);
+        assert_eq!((queued.state, queued.pending_state), (0, 3));
+        assert!(queued.flags.pending);
+        assert_eq!(queued.provider_id, None);
+        assert_eq!(queued.priority, Priority::CriticalDegraded);
+        assert_eq!(queued.system, "compute");
+        let acked = self
+            .console
+            .changed(case, "the acknowledged case", |c| !c.flags.pending)
+            .await;
+        assert_eq!((acked.state, acked.pending_state), (3, 3));
+        self.gsem.hpe_accept(&self.incident).unwrap();
+        let accepted = self
+            .console
+            .changed(case, "HPE's acceptance", |c| c.provider_id.is_some())
+            .await;
+        assert_eq!(accepted.provider_id.as_deref(), Some("5381923377"));
+        assert_eq!((accepted.state, accepted.pending_state), (5, 5));
+        assert_eq!(accepted.workflow_status.as_deref(), Some("Assigned"));
+        accepted
+    }
+}
+
+struct Console {
+    link: ConsoleLink,
+    next: u64,
+    /// Every event received, for the failure messages.
+    seen: Vec<Event>,
+}
+
+impl Console {
+    fn send(&mut self, request: Request) -> RequestId {
+        self.next += 1;
+        let id = RequestId(self.next);
+        self.link.send(id, request).unwrap();
+        id
+    }
+
+    /// Consumes events until `f` picks one.
+    async fn wait<T>(&mut self, what: &str, mut f: impl FnMut(&Event) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.link.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no {what} within {WAIT:?}; last events: {:#?}",
+                        &self.seen[self.seen.len().saturating_sub(8)..]
+                    )
+                })
+                .expect("the engine end stopped");
+            let picked = f(&event);
+            self.seen.push(event);
+            if let Some(picked) = picked {
+                return picked;
+            }
+        }
+    }
+
+    /// The answer to `request`: the case it touched, or the refusal.
+    async fn answer(&mut self, request: RequestId) -> Result<Option<CaseId>, String> {
+        self.wait("answer", |e| match e {
+            Event::RequestAccepted { request: r, case } if *r == request => Some(Ok(*case)),
+            Event::RequestFailed { request: r, reason } if *r == request => {
+                Some(Err(reason.clone()))
+            }
+            _ => None,
+        })
+        .await
+    }
+
+    async fn accepted(&mut self, request: RequestId) -> Option<CaseId> {
+        self.answer(request).await.unwrap()
+    }
+
+    async fn refused(&mut self, request: RequestId) -> String {
+        self.answer(request).await.unwrap_err()
+    }
+
+    /// The next change of `case` that `f` accepts.
+    async fn changed(
+        &mut self,
+        case: CaseId,
+        what: &str,
+        mut f: impl FnMut(&CaseSummary) -> bool,
+    ) -> CaseSummary {
+        self.wait(what, |e| match e {
+            Event::CaseChanged(c) if c.id == case && f(c) => Some(c.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn detail(&mut self, what: &str, mut f: impl FnMut(&CaseDetail) -> bool) -> CaseDetail {
+        self.wait(what, |e| match e {
+            Event::CaseDetail(d) if f(d) => Some((**d).clone()),
+            _ => None,
+        })
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_from_snapshot_to_closed_through_the_console() {
+    let mut rig = Rig::start().await;
+    let snapshot: Snapshot = rig
+        .console
+        .wait("snapshot", |e| match e {
+            Event::Snapshot(s) => Some((**s).clone()),
+            _ => None,
+        })
+        .await;
+    assert!(
+        matches!(rig.console.seen.first(), Some(Event::Snapshot(_))),
+        "the snapshot comes first"
+    );
+    assert_eq!(snapshot.cases, vec![]);
+    assert_eq!(snapshot.parked, vec![]);
+    assert_eq!(snapshot.quarantine, vec![]);
+    assert_eq!(snapshot.systems.len(), 1);
+    assert_eq!(snapshot.systems[0].name, "compute");
+    assert_eq!(snapshot.systems[0].serial, "SN0001");
+    assert_eq!(snapshot.systems[0].cis, vec!["ci-0001".to_string()]);
+    assert_eq!(snapshot.health.outbox_depth, 0);
+    assert!(!snapshot.health.demo);
+
+    let lookup = rig.console.send(Request::LookupIncident {
+        number: "INC9999999".into(),
+    });
+    assert_eq!(
+        rig.console.refused(lookup).await,
+        "incident INC9999999 is not among the incidents casebridge has read from ServiceNow: \
+         check the number, or wait for the next poll (it reads those matching \
+         servicenow.incident_query)"
+    );
+
+    let case = rig.accepted_case().await;
+    let sent = rig.gsem.received();
+    let request = sent
+        .iter()
+        .find(|r| r.transaction.as_deref() == Some("SERVICE REQUEST"))
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    let incident = &body["Message"]["SERVICE_INCIDENT"];
+    assert_eq!(incident["RequesterSeverity"], "MAJOR");
+    assert_eq!(incident["RequesterID"], rig.incident.as_str());
+    let person = &incident["SERVICE_REQUESTER"]["PERSON"];
+    assert_eq!(person["FirstName"], "Ada");
+    assert_eq!(person["LastName"], "Lovelace");
+
+    // Looking the incident up now counts its open case.
+    let lookup = rig.console.send(Request::LookupIncident {
+        number: rig.incident.to_lowercase(),
+    });
+    let found = rig
+        .console
+        .wait("the incident", |e| match e {
+            Event::IncidentFound(i) => Some(i.clone()),
+            Event::RequestFailed { request, reason } if *request == lookup => {
+                panic!("{reason}")
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(found.number, rig.incident);
+    assert_eq!(found.short_description, "Slingshot fabric manager down");
+    assert_eq!(found.open_cases, 1);
+
+    rig.console.send(Request::LoadCase { case: case.id });
+    let detail = rig.console.detail("the case", |_| true).await;
+    assert_eq!(detail.summary.id, case.id);
+    assert_eq!(detail.summary.provider_id, case.provider_id);
+    assert_eq!(detail.title, "Slingshot fabric manager down");
+    assert_eq!(detail.description, "fmn reports 3 links down");
+    let opened = detail
+        .timeline
+        .iter()
+        .find(|e| e.origin == Origin::Local)
+        .unwrap();
+    assert_eq!(
+        (opened.author.as_str(), opened.kind.as_str()),
+        ("ada", "OPENED")
+    );
+    assert_eq!(opened.text, "fmn reports 3 links down");
+    assert_eq!(opened.status, EntryStatus::Sent);
+    assert!(
+        opened.raw.as_deref().unwrap().contains("SERVICE REQUEST"),
+        "{opened:?}"
+    );
+
+    // A comment is pending while GSEM cannot be reached, then sent.
+    rig.gsem.set_fault(Fault::RefuseConnections);
+    let comment = rig.console.send(Request::Comment {
+        case: case.id,
+        text: "logs attached\nsee x1000c3s2b0".into(),
+    });
+    assert_eq!(rig.console.accepted(comment).await, Some(case.id));
+    let is_note =
+        |e: &&casebridge::console::TimelineEntry| e.kind == "NOTE" && e.origin == Origin::Local;
+    let pending = rig
+        .console
+        .detail("the pending comment", |d| {
+            d.timeline.iter().any(|e| is_note(&e))
+        })
+        .await;
+    let note = pending.timeline.iter().find(is_note).unwrap();
+    assert_eq!(
+        (note.origin, note.author.as_str(), note.kind.as_str()),
+        (Origin::Local, "ada", "NOTE")
+    );
+    assert_eq!(note.text, "logs attached\nsee x1000c3s2b0");
+    assert_eq!(note.status, EntryStatus::Pending);
+    assert!(pending.summary.flags.pending);
+    rig.gsem.set_fault(Fault::None);
+    let sent = rig
+        .console
+        .detail("the sent comment", |d| {
+            d.timeline
+                .iter()
+                .any(|e| is_note(&e) && e.status == EntryStatus::Sent)
+        })
+        .await;
+    assert!(!sent.summary.flags.pending);
+    assert_eq!(
+        rig.gsem
+            .received_comments_for(case.provider_id.as_deref().unwrap()),
+        vec!["logs attached\nsee x1000c3s2b0".to_string()]
+    );
+
+    // HPE's note reaches the case on screen.
+    rig.gsem
+        .hpe_note(
+            case.provider_id.as_deref().unwrap(),
+            "Please run fmn status",
+        )
+        .unwrap();
+    let from_hpe = |e: &&casebridge::console::TimelineEntry| e.text == "Please run fmn status";
+    let noted = rig
+        .console
+        .detail("HPE's note", |d| d.timeline.iter().any(|e| from_hpe(&e)))
+        .await;
+    let hpe = noted.timeline.iter().find(from_hpe).unwrap();
+    assert_eq!(hpe.origin, Origin::Hpe);
+    assert_eq!(hpe.author, "HPE");
+    assert_eq!(hpe.text, "Please run fmn status");
+    assert_eq!(hpe.status, EntryStatus::Received);
+    assert!(
+        hpe.raw
+            .as_deref()
+            .unwrap()
+            .contains("Please run fmn status")
+    );
+
+    // Closing needs notes: the engine's words come back as they are.
+    let close = rig.console.send(Request::Close {
+        case: case.id,
+        notes: "  ".into(),
+    });
+    assert_eq!(
+        rig.console.refused(close).await,
+        "REQUEST CLOSURE needs closure notes before it can be sent"
+    );
+
+    // HPE closes its side; nothing more can be sent.
+    rig.gsem
+        .hpe_close(case.provider_id.as_deref().unwrap(), "closed by HPE")
+        .unwrap();
+    let closed = rig
+        .console
+        .changed(case.id, "the closed case", |c| c.state == 7)
+        .await;
+    assert!(closed.finished());
+    let close = rig.console.send(Request::Close {
+        case: case.id,
+        notes: "fixed by a reboot".into(),
+    });
+    assert_eq!(
+        rig.console.refused(close).await,
+        format!(
+            "REQUEST CLOSURE is not valid in state {}: the case is finished",
+            State::Closed
+        )
+    );
+    rig.console.send(Request::UnloadCase);
+    rig.engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_service_request_is_listed_and_dropping_it_cancels_the_case() {
+    let mut rig = Rig::start().await;
+    let first = rig.accepted_case().await;
+    // HPE's side keeps the first case open, but a close reaches us (as if
+    // GSEM had mixed up two cases): here it is finished, so a new case
+    // takes the incident number as its RequesterID, which HPE still holds.
+    let raw = include_str!("../assets/samples/20-closed-by-hpe.json")
+        .replace("INC0098300", &rig.incident)
+        .replace("5381930002", first.provider_id.as_deref().unwrap());
+    rig.gsem
+        .enqueue_message(Envelope::from_json(raw.as_bytes()).unwrap().message);
+    rig.console
+        .changed(first.id, "the first case closed", |c| c.state == 7)
+        .await;
+
+    let second = rig.open_case().await;
+    // One look at the store sends the case's change, then the list.
+    let failed = rig
+        .console
+        .changed(second, "the failed case", |c| c.flags.failed)
+        .await;
+    assert_eq!((failed.state, failed.pending_state), (0, 3));
+    let parked = rig
+        .console
+        .wait("the parked list", |e| match e {
+            Event::Parked(list) if !list.is_empty() => Some(list.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(parked.len(), 1);
+    let message = &parked[0];
+    assert_eq!(message.transaction, "SERVICE REQUEST");
+    assert_eq!(message.incident, rig.incident);
+    assert!(
+        message.detail.contains("duplicate RequesterID"),
+        "{message:?}"
+    );
+
+    let drop = rig.console.send(Request::DropOutbox { seq: message.seq });
+    assert_eq!(rig.console.accepted(drop).await, Some(second));
+    let cancelled = rig
+        .console
+        .changed(second, "the cancelled case", |c| !c.flags.failed)
+        .await;
+    assert_eq!((cancelled.state, cancelled.pending_state), (7, 7));
+    assert!(!cancelled.flags.pending);
+    rig.console
+        .wait("the empty parked list", |e| match e {
+            Event::Parked(list) => list.is_empty().then_some(()),
+            _ => None,
+        })
+        .await;
+
+    // Dropping it again is refused with the store's reason.
+    let again = rig.console.send(Request::DropOutbox { seq: message.seq });
+    assert_eq!(
+        rig.console.refused(again).await,
+        format!(
+            "outbox message {} is dropped; it cannot be dropped",
+            message.seq
+        )
+    );
+    rig.engine.stop().await;
+}
