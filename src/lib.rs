@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod demo;
 pub mod doctor;
 pub mod engine;
 pub mod gsem;
