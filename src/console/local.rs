@@ -378,14 +378,14 @@ impl Local {
                 return true;
             }
             Request::LoadIncidents => {
-                return match self.read(incidents).await {
+                return match self.on_store(incidents).await {
                     Ok(list) => self.send(Event::Incidents(list)),
                     Err(e) => self.refuse(id, &e),
                 };
             }
             Request::LookupIncident { number } => {
                 let wanted = number.trim().to_string();
-                return match self.read(move |s| incident(s, &wanted)).await {
+                return match self.on_store(move |s| incident(s, &wanted)).await {
                     Ok(Some(found)) => self.send(Event::IncidentFound(found)),
                     Ok(None) => self.refuse(id, &Refused::UnknownIncident(number)),
                     Err(e) => self.refuse(id, &e),
@@ -420,14 +420,14 @@ impl Local {
             Request::EditAndRetry { seq, body } => self.retry(seq, Some(body)).await,
             Request::DropOutbox { seq } => {
                 let author = self.context.operator_id.clone();
-                self.read(move |s| drop_outbox(s, seq, &author, now_ms()))
+                self.on_store(move |s| drop_outbox(s, seq, &author, now_ms()))
                     .await
                     .map(Some)
             }
             Request::ReplayQuarantine { id: entry } => self.replay(entry).await,
             Request::DiscardQuarantine { id: entry } => {
                 let author = self.context.operator_id.clone();
-                self.read(move |s| discard(s, entry, &author, now_ms()))
+                self.on_store(move |s| discard(s, entry, &author, now_ms()))
                     .await
                     .map(|()| None)
             }
@@ -448,8 +448,8 @@ impl Local {
         })
     }
 
-    /// Runs read or write work on the store off the async threads.
-    async fn read<T: Send + 'static>(
+    /// Runs store work off the async threads.
+    async fn on_store<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, Refused> + Send + 'static,
     ) -> Result<T, Refused> {
@@ -487,7 +487,7 @@ impl Local {
         let number = open.incident.trim().to_string();
         let serial = system.serial.clone();
         let (known, system_id) = self
-            .read(move |s| {
+            .on_store(move |s| {
                 let known = s.incident_by_number(&number)?.is_some();
                 Ok((known, s.system_by_serial(&serial)?.map(|row| row.id)))
             })
@@ -514,7 +514,7 @@ impl Local {
 
     async fn retry(&self, seq: i64, body: Option<String>) -> Result<Option<CaseId>, Refused> {
         let author = self.context.operator_id.clone();
-        self.read(move |s| {
+        self.on_store(move |s| {
             let now = now_ms();
             s.transaction(|tx| {
                 let row = tx.outbox_get(seq)?.ok_or(StoreError::NotFound {
@@ -545,7 +545,7 @@ impl Local {
     async fn replay(&self, entry: i64) -> Result<Option<CaseId>, Refused> {
         let author = self.context.operator_id.clone();
         let watcher = Arc::clone(&self.watcher);
-        self.read(move |s| {
+        self.on_store(move |s| {
             let mut w = Self::lock(&watcher);
             if w.replays.iter().any(|r| r.quarantine_id == entry) {
                 return Err(Refused::Replaying(entry));
@@ -1297,4 +1297,111 @@ fn open_entry(entry: Option<QuarantineRow>, id: i64) -> Result<QuarantineRow, Re
         });
     }
     Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Role;
+
+    fn context() -> Context {
+        Context {
+            operator_id: "ada".into(),
+            requester: Requester::default(),
+            severity: SeverityMap::default(),
+            systems: Vec::new(),
+            choices: Vec::new(),
+            overdue_after_ms: 60_000,
+            mode: SyncMode::Pull,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn new_case(n: usize) -> NewCase {
+        NewCase {
+            incident_number: format!("INC{n:07}"),
+            severity: "MAJOR".into(),
+            title: "t".into(),
+            description: "d".into(),
+            system_id: None,
+            opened_by: "ada".into(),
+        }
+    }
+
+    #[test]
+    fn a_look_at_ten_thousand_cases_rebuilds_only_those_that_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("cases.db"), Role::Tool).unwrap();
+        let t0 = 1_700_000_000_000;
+        store
+            .transaction(|tx| {
+                for n in 0..10_000 {
+                    let case = tx.create_case(&new_case(n), t0)?;
+                    tx.set_case_state(case.id, 5, t0)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let context = context();
+        let mut w = Watcher::default();
+        let all = w.reset(&store, &context, t0).unwrap();
+        assert_eq!(all.len(), 10_000);
+        assert_eq!(all[0].priority, Priority::CriticalDegraded);
+        assert_eq!(all[0].flags, CaseFlags::default());
+
+        let quiet = w.poll(&store, &context, t0 + 1).unwrap();
+        assert!(quiet.cases.is_empty());
+        assert!(quiet.parked.is_none() && quiet.quarantine.is_none());
+
+        store.set_case_state(42, 4, t0 + 10).unwrap();
+        let seq = store
+            .outbox_enqueue(5000, "PROVIDE PROBLEM INFORMATION", "{}", Some(5), t0 + 10)
+            .unwrap();
+        let changed = w.poll(&store, &context, t0 + 20).unwrap();
+        let ids: Vec<_> = changed.cases.iter().map(|c| c.id).collect();
+        assert_eq!(ids, vec![42, 5000]);
+        assert!(changed.cases[0].flags.info_requested);
+        assert_eq!(changed.cases[0].updated, from_ms(t0 + 10));
+        assert!(changed.cases[1].flags.pending);
+        assert_eq!(w.counts.queued, 1);
+        assert_eq!(w.counts.oldest_queued, Some(t0 + 10));
+
+        store.outbox_park(seq, "ERROR 1003", t0 + 30).unwrap();
+        let parked = w.poll(&store, &context, t0 + 40).unwrap();
+        assert_eq!(parked.cases.len(), 1);
+        assert!(parked.cases[0].flags.failed && !parked.cases[0].flags.pending);
+        let list = parked.parked.unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].detail, "ERROR 1003");
+        assert_eq!(list[0].incident, "INC0004999");
+    }
+
+    #[test]
+    fn a_case_waiting_for_hpe_turns_overdue_without_any_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("cases.db"), Role::Tool).unwrap();
+        let t0 = 1_700_000_000_000;
+        let case = store.create_case(&new_case(1), t0).unwrap();
+        store.set_case_state(case.id, 3, t0).unwrap();
+        store.set_case_sent_at(case.id, t0).unwrap();
+        let context = context();
+        let mut w = Watcher::default();
+        let all = w.reset(&store, &context, t0 + 59_000).unwrap();
+        assert!(!all[0].flags.overdue);
+        assert!(
+            w.poll(&store, &context, t0 + 60_000)
+                .unwrap()
+                .cases
+                .is_empty()
+        );
+        let late = w.poll(&store, &context, t0 + 60_001).unwrap();
+        assert_eq!(late.cases.len(), 1);
+        assert!(late.cases[0].flags.overdue);
+        assert!(
+            w.poll(&store, &context, t0 + 90_000)
+                .unwrap()
+                .cases
+                .is_empty()
+        );
+    }
 }
