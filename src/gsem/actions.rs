@@ -27,6 +27,10 @@ pub enum ActionError {
     Build(#[from] BuildError),
     #[error("cannot write the message as JSON: {0}")]
     Json(String),
+    #[error(
+        "the {origin} entry {remote_id} is already in the case's journal; it was queued before and is not sent twice"
+    )]
+    Duplicate { origin: Origin, remote_id: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -46,8 +50,109 @@ pub struct OpenCase {
 pub struct Queued {
     pub case_id: i64,
     pub seq: i64,
+    pub transaction: TransactionName,
     /// The case's pending state with this message.
     pub pending: State,
+}
+
+/// The messages that follow a case's SERVICE REQUEST; each picks its
+/// transaction from the case's pending state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUpKind {
+    /// PROVIDE PROBLEM INFORMATION (valid in 2–5).
+    Note,
+    /// CONFIRM CLOSE in 6, REQUEST CLOSURE in 2–5; the notes are mandatory.
+    Close,
+    /// REJECT RESOLUTION (6 only); the reason is mandatory.
+    RejectResolution,
+    /// QUERY INCIDENT (2–6).
+    Query,
+}
+
+impl FollowUpKind {
+    pub fn transaction(self, pending: State) -> TransactionName {
+        match self {
+            FollowUpKind::Note => TransactionName::ProvideProblemInformation,
+            FollowUpKind::Close if pending == State::ClosedPendingConfirmation => {
+                TransactionName::ConfirmClose
+            }
+            FollowUpKind::Close => TransactionName::RequestClosure,
+            FollowUpKind::RejectResolution => TransactionName::RejectResolution,
+            FollowUpKind::Query => TransactionName::QueryIncident,
+        }
+    }
+}
+
+/// Where the text of a message comes from, as its journal entry records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub origin: Origin,
+    /// Its id where it was written (a ServiceNow journal entry's sys_id):
+    /// the store keeps one journal entry per origin and remote id.
+    pub remote_id: Option<String>,
+    /// When it was written there (unix ms).
+    pub event_at: i64,
+}
+
+impl Provenance {
+    /// Typed in casebridge itself at `now` (unix ms).
+    pub fn local(now: i64) -> Self {
+        Self {
+            origin: Origin::Local,
+            remote_id: None,
+            event_at: now,
+        }
+    }
+}
+
+/// One follow-up message to commit with [`commit_follow_up`].
+#[derive(Debug, Clone)]
+pub struct FollowUp<'a> {
+    pub case_id: i64,
+    pub kind: FollowUpKind,
+    pub author: &'a str,
+    pub text: &'a str,
+    pub provenance: Provenance,
+}
+
+/// The one path by which a message after the SERVICE REQUEST is queued,
+/// inside the caller's transaction: the transaction is checked against the
+/// case's pending state before it is built (so a refusal gives the state's
+/// reason first), then its outbox row, its journal entry and an audit entry
+/// are written together.
+pub fn commit_follow_up(
+    tx: &Tx<'_>,
+    builder: &MessageBuilder,
+    follow: &FollowUp<'_>,
+    now: DateTime<Utc>,
+) -> Result<Queued, ActionError> {
+    let case = tx
+        .case_by_id(follow.case_id)?
+        .ok_or(ActionError::NoCase(follow.case_id))?;
+    let pending_code = tx.case_pending_state(follow.case_id)?;
+    let pending = State::from_code(i64::from(pending_code)).unwrap_or(State::Beginning);
+    let transaction = follow.kind.transaction(pending);
+    let after = decide(Some(pending), &transaction)?;
+    let case_ref = CaseRef {
+        requester_id: case.requester_id.clone(),
+        provider_id: case.provider_id.clone(),
+    };
+    let (kind, envelope) = build(builder, &transaction, &case_ref, follow.text, now)?;
+    enqueue(
+        tx,
+        &case,
+        Outgoing {
+            transaction: &transaction,
+            envelope: &envelope,
+            before: Some(pending),
+            after,
+            author: follow.author,
+            kind,
+            text: follow.text,
+            provenance: &follow.provenance,
+        },
+        now.timestamp_millis(),
+    )
 }
 
 /// The outbound actions, for the console and the CLI.
@@ -94,11 +199,16 @@ impl Actions {
                 let queued = enqueue(
                     tx,
                     &case,
-                    &TransactionName::ServiceRequest,
-                    &envelope,
-                    pending,
-                    &case.opened_by,
-                    ("opened", &case.description),
+                    Outgoing {
+                        transaction: &TransactionName::ServiceRequest,
+                        envelope: &envelope,
+                        before: None,
+                        after: pending,
+                        author: &case.opened_by,
+                        kind: "opened",
+                        text: &case.description,
+                        provenance: &Provenance::local(ms),
+                    },
                     ms,
                 )?;
                 Ok::<_, ActionError>((case, queued))
@@ -117,10 +227,8 @@ impl Actions {
         text: &str,
         now: DateTime<Utc>,
     ) -> Result<Queued, ActionError> {
-        self.follow_up(case_id, author, text, now, |_| {
-            TransactionName::ProvideProblemInformation
-        })
-        .await
+        self.follow_up(case_id, FollowUpKind::Note, author, text, now)
+            .await
     }
 
     /// CONFIRM CLOSE when HPE proposed a resolution (6), REQUEST CLOSURE in
@@ -132,14 +240,8 @@ impl Actions {
         notes: &str,
         now: DateTime<Utc>,
     ) -> Result<Queued, ActionError> {
-        self.follow_up(case_id, author, notes, now, |pending| {
-            if pending == State::ClosedPendingConfirmation {
-                TransactionName::ConfirmClose
-            } else {
-                TransactionName::RequestClosure
-            }
-        })
-        .await
+        self.follow_up(case_id, FollowUpKind::Close, author, notes, now)
+            .await
     }
 
     /// REJECT RESOLUTION (6 only); the reason is mandatory.
@@ -150,10 +252,8 @@ impl Actions {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Queued, ActionError> {
-        self.follow_up(case_id, author, reason, now, |_| {
-            TransactionName::RejectResolution
-        })
-        .await
+        self.follow_up(case_id, FollowUpKind::RejectResolution, author, reason, now)
+            .await
     }
 
     /// QUERY INCIDENT: ask for HPE's view of the case (2–6).
@@ -163,49 +263,32 @@ impl Actions {
         author: &str,
         now: DateTime<Utc>,
     ) -> Result<Queued, ActionError> {
-        self.follow_up(case_id, author, "", now, |_| TransactionName::QueryIncident)
+        self.follow_up(case_id, FollowUpKind::Query, author, "", now)
             .await
     }
 
-    /// The common path of every message after the SERVICE REQUEST. The
-    /// transaction is checked against the pending state before it is built,
-    /// so the operator sees the state's reason first.
+    /// An operator's follow-up, through [`commit_follow_up`].
     async fn follow_up(
         &self,
         case_id: i64,
+        kind: FollowUpKind,
         author: &str,
         text: &str,
         now: DateTime<Utc>,
-        choose: fn(State) -> TransactionName,
     ) -> Result<Queued, ActionError> {
         let builder = Arc::clone(&self.builder);
         let author = author.to_string();
         let text = text.to_string();
         let queued = with_store(&self.store, move |s| {
             s.transaction(|tx| {
-                let ms = now.timestamp_millis();
-                let case = tx
-                    .case_by_id(case_id)?
-                    .ok_or(ActionError::NoCase(case_id))?;
-                let pending_code = tx.case_pending_state(case_id)?;
-                let pending = State::from_code(i64::from(pending_code)).unwrap_or(State::Beginning);
-                let transaction = choose(pending);
-                let after = decide(Some(pending), &transaction)?;
-                let case_ref = CaseRef {
-                    requester_id: case.requester_id.clone(),
-                    provider_id: case.provider_id.clone(),
+                let follow = FollowUp {
+                    case_id,
+                    kind,
+                    author: &author,
+                    text: &text,
+                    provenance: Provenance::local(now.timestamp_millis()),
                 };
-                let (kind, envelope) = build(&builder, &transaction, &case_ref, &text, now)?;
-                enqueue(
-                    tx,
-                    &case,
-                    &transaction,
-                    &envelope,
-                    after,
-                    &author,
-                    (kind, &text),
-                    ms,
-                )
+                commit_follow_up(tx, &builder, &follow, now)
             })
         })
         .await?;
@@ -248,55 +331,76 @@ fn decide(pending: Option<State>, transaction: &TransactionName) -> Result<State
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A built message and what its journal entry records.
+struct Outgoing<'a> {
+    transaction: &'a TransactionName,
+    envelope: &'a Envelope,
+    /// The pending state before it (`None`: a new case).
+    before: Option<State>,
+    after: State,
+    author: &'a str,
+    kind: &'a str,
+    text: &'a str,
+    provenance: &'a Provenance,
+}
+
 fn enqueue(
     tx: &Tx<'_>,
     case: &CaseRow,
-    transaction: &TransactionName,
-    envelope: &Envelope,
-    after: State,
-    author: &str,
-    (kind, text): (&str, &str),
+    out: Outgoing<'_>,
     now: i64,
 ) -> Result<Queued, ActionError> {
-    let body = envelope
+    let body = out
+        .envelope
         .to_json()
         .map_err(|e| ActionError::Json(e.to_string()))?;
     let body = String::from_utf8(body).map_err(|e| ActionError::Json(e.to_string()))?;
+    // A message that leaves the state as it is does not pin it: should
+    // HPE move the case meanwhile, the pending state follows HPE.
+    let state_after = (out.before != Some(out.after)).then_some(out.after as u8);
     let seq = tx.outbox_enqueue(
         case.id,
-        &transaction.to_string(),
+        &out.transaction.to_string(),
         &body,
-        Some(after as u8),
+        state_after,
         now,
     )?;
-    if !text.is_empty() {
-        tx.journal_insert(
+    if !out.text.is_empty() {
+        let inserted = tx.journal_insert(
             &NewJournal {
                 case_id: case.id,
-                origin: Origin::Local,
-                kind: kind.to_string(),
-                author: author.to_string(),
-                text: text.to_string(),
-                event_at: now,
-                remote_id: None,
+                origin: out.provenance.origin,
+                kind: out.kind.to_string(),
+                author: out.author.to_string(),
+                text: out.text.to_string(),
+                event_at: out.provenance.event_at,
+                remote_id: out.provenance.remote_id.clone(),
                 state: JournalState::Pending,
                 outbox_seq: Some(seq),
             },
             now,
         )?;
+        if !inserted.is_inserted() {
+            // The text is already journalled under its remote id: the
+            // caller's transaction rolls back the outbox row above.
+            return Err(ActionError::Duplicate {
+                origin: out.provenance.origin,
+                remote_id: out.provenance.remote_id.clone().unwrap_or_default(),
+            });
+        }
     }
     tx.audit_append(
-        author,
+        out.author,
         Some(case.id),
         "queued",
-        &format!("{transaction} (message {seq})"),
+        &format!("{} (message {seq})", out.transaction),
         now,
     )?;
     Ok(Queued {
         case_id: case.id,
         seq,
-        pending: after,
+        transaction: out.transaction.clone(),
+        pending: out.after,
     })
 }
 
@@ -410,6 +514,72 @@ mod tests {
             refused.to_string().contains("the case is finished"),
             "{refused}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_follow_up_from_servicenow_keeps_its_origin_and_is_committed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (actions, store, _) = actions(dir.path());
+        let (case, sr) = actions.open_case(open(), at(0)).await.unwrap();
+        let builder = MessageBuilder::new(
+            Destination {
+                remote_agent_name: "SFDC_Train_REST_P042".into(),
+                remote_agent_type: "CUSTOMER".into(),
+            },
+            ActivityTable::default(),
+        );
+        let follow = FollowUp {
+            case_id: case.id,
+            kind: FollowUpKind::Note,
+            author: "jsmith",
+            text: "typed in ServiceNow",
+            provenance: Provenance {
+                origin: Origin::ServiceNow,
+                remote_id: Some("a1b2c3".into()),
+                event_at: at(-5).timestamp_millis(),
+            },
+        };
+        let s = store.lock().unwrap();
+        let queued = s
+            .transaction(|tx| commit_follow_up(tx, &builder, &follow, at(10)))
+            .unwrap();
+        assert_eq!(
+            queued.transaction,
+            TransactionName::ProvideProblemInformation
+        );
+        assert_eq!(queued.pending, State::ProblemSubmitted);
+        // A note leaves the state as it is, so it does not pin it.
+        assert_eq!(s.outbox_get(queued.seq).unwrap().unwrap().state_after, None);
+        assert_eq!(s.outbox_get(sr.seq).unwrap().unwrap().state_after, Some(3));
+        let entry = s
+            .journal_by_remote_id(Origin::ServiceNow, "a1b2c3")
+            .unwrap()
+            .unwrap()
+            .entry;
+        assert_eq!(
+            (
+                entry.origin,
+                entry.remote_id.as_deref(),
+                entry.event_at,
+                entry.author.as_str()
+            ),
+            (
+                Origin::ServiceNow,
+                Some("a1b2c3"),
+                at(-5).timestamp_millis(),
+                "jsmith"
+            )
+        );
+        assert_eq!(entry.outbox_seq, Some(queued.seq));
+        // The same entry again: refused, and its outbox row rolled back.
+        let again = s
+            .transaction(|tx| commit_follow_up(tx, &builder, &follow, at(20)))
+            .unwrap_err();
+        assert!(
+            matches!(&again, ActionError::Duplicate { origin: Origin::ServiceNow, remote_id } if remote_id == "a1b2c3"),
+            "{again}"
+        );
+        assert_eq!(s.outbox_for_case(case.id).unwrap().len(), 2);
     }
 
     #[tokio::test]

@@ -5,18 +5,14 @@
 use chrono::{DateTime, Utc};
 
 use super::SyncError;
-use super::plan::{CloseCase, Closing, NotSent, SnComment};
-use crate::sis::state::{Decision, Event};
-use crate::sis::{CaseRef, MessageBuilder, State, TransactionName};
+use super::plan::{CloseCase, NotSent, SnComment};
+use crate::gsem::actions::{ActionError, FollowUp, FollowUpKind, Provenance, commit_follow_up};
+use crate::sis::{MessageBuilder, TransactionName};
 use crate::store::prelude::*;
 use crate::store::{JournalState, NewJournal, Origin, Tx};
 
-/// Journal kind of a ServiceNow comment sent to HPE.
-pub const NOTE_KIND: &str = "note";
 /// Journal kind of a ServiceNow comment that did not go to HPE.
 pub const NOT_SENT_KIND: &str = "note_not_sent";
-/// Journal kind of the close notes sent with a close.
-pub const CLOSURE_KIND: &str = "closure";
 
 /// What queueing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,87 +35,46 @@ fn ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-/// Checks `transaction` against the case's pending state; `Ok(Some(state
-/// after))` if it may be sent.
-fn pending_after(
-    tx: &Tx<'_>,
-    case_id: i64,
-    transaction: &TransactionName,
-) -> Result<(u8, Option<u8>), SyncError> {
-    let pending = tx.case_pending_state(case_id)?;
-    let state = State::from_code(i64::from(pending));
-    match crate::sis::state::apply(state, &Event::Send(transaction.clone())) {
-        Decision::Apply(applied) => {
-            let after = u8::try_from(applied.state.code()).unwrap_or(pending);
-            Ok((pending, Some(after)))
-        }
-        Decision::Refuse(_) | Decision::Quarantine(_) => Ok((pending, None)),
-    }
-}
-
-struct Outgoing<'a> {
-    case_id: i64,
-    transaction: TransactionName,
-    kind: &'static str,
-    author: &'a str,
-    text: &'a str,
-    event_at: i64,
-    remote_id: String,
-}
-
+/// Commits `follow` through the operators' own path
+/// ([`commit_follow_up`]), once per ServiceNow remote id.
 fn queue(
     tx: &Tx<'_>,
     builder: &MessageBuilder,
-    out: Outgoing<'_>,
+    follow: &FollowUp<'_>,
     now: DateTime<Utc>,
-) -> Result<Queued, SyncError> {
-    if tx
-        .journal_by_remote_id(Origin::ServiceNow, &out.remote_id)?
-        .is_some()
+) -> Result<(Queued, Option<TransactionName>), SyncError> {
+    if let Some(remote_id) = &follow.provenance.remote_id
+        && tx
+            .journal_by_remote_id(follow.provenance.origin, remote_id)?
+            .is_some()
     {
-        return Ok(Queued::Duplicate);
+        return Ok((Queued::Duplicate, None));
     }
-    let (pending, after) = pending_after(tx, out.case_id, &out.transaction)?;
-    let Some(after) = after else {
-        return Ok(Queued::NotValid { pending });
-    };
-    let case = tx
-        .case_by_id(out.case_id)?
-        .ok_or(crate::store::StoreError::NotFound {
-            what: "case",
-            id: out.case_id.to_string(),
-        })?;
-    let case_ref = CaseRef {
-        requester_id: case.requester_id,
-        provider_id: case.provider_id,
-    };
-    let envelope = match out.transaction {
-        TransactionName::ConfirmClose => builder.confirm_close(&case_ref, out.text, now)?,
-        TransactionName::RequestClosure => builder.request_closure(&case_ref, out.text, now)?,
-        _ => builder.provide_problem_information(&case_ref, out.text, now)?,
-    };
-    let body = serde_json::to_string(&envelope).map_err(SyncError::Encode)?;
-    let name = out.transaction.canonical().unwrap_or_default();
-    let state_after = (after != pending).then_some(after);
-    let seq = tx.outbox_enqueue(out.case_id, name, &body, state_after, ms(now))?;
-    tx.journal_insert(
-        &NewJournal {
-            case_id: out.case_id,
-            origin: Origin::ServiceNow,
-            kind: out.kind.to_owned(),
-            author: out.author.to_owned(),
-            text: out.text.to_owned(),
-            event_at: out.event_at,
-            remote_id: Some(out.remote_id),
-            state: JournalState::Pending,
-            outbox_seq: Some(seq),
-        },
-        ms(now),
-    )?;
-    Ok(Queued::Queued {
-        seq,
-        pending: after,
-    })
+    match commit_follow_up(tx, builder, follow, now) {
+        Ok(queued) => Ok((
+            Queued::Queued {
+                seq: queued.seq,
+                pending: queued.pending as u8,
+            },
+            Some(queued.transaction),
+        )),
+        // Refused before anything was written.
+        Err(ActionError::Refused(_)) => Ok((
+            Queued::NotValid {
+                pending: tx.case_pending_state(follow.case_id)?,
+            },
+            None,
+        )),
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn from_servicenow(remote_id: String, event_at: i64) -> Provenance {
+    Provenance {
+        origin: Origin::ServiceNow,
+        remote_id: Some(remote_id),
+        event_at,
+    }
 }
 
 /// A ServiceNow comment as PROVIDE PROBLEM INFORMATION to the case.
@@ -130,23 +85,21 @@ pub fn queue_note(
     comment: &SnComment,
     now: DateTime<Utc>,
 ) -> Result<Queued, SyncError> {
-    queue(
-        tx,
-        builder,
-        Outgoing {
-            case_id,
-            transaction: TransactionName::ProvideProblemInformation,
-            kind: NOTE_KIND,
-            author: &comment.created_by,
-            text: &comment.text,
-            event_at: comment.created_on.and_utc().timestamp_millis(),
-            remote_id: comment.sys_id.clone(),
-        },
-        now,
-    )
+    let follow = FollowUp {
+        case_id,
+        kind: FollowUpKind::Note,
+        author: &comment.created_by,
+        text: &comment.text,
+        provenance: from_servicenow(
+            comment.sys_id.clone(),
+            comment.created_on.and_utc().timestamp_millis(),
+        ),
+    };
+    Ok(queue(tx, builder, &follow, now)?.0)
 }
 
-/// CONFIRM CLOSE or REQUEST CLOSURE with the incident's close notes.
+/// CONFIRM CLOSE or REQUEST CLOSURE (as the case's pending state says)
+/// with the incident's close notes.
 pub fn queue_close(
     tx: &Tx<'_>,
     builder: &MessageBuilder,
@@ -156,32 +109,21 @@ pub fn queue_close(
     now: DateTime<Utc>,
 ) -> Result<Queued, SyncError> {
     let case_id = close.case_id;
-    let transaction = match close.closing {
-        Closing::Confirm => TransactionName::ConfirmClose,
-        Closing::Request => TransactionName::RequestClosure,
+    let follow = FollowUp {
+        case_id,
+        kind: FollowUpKind::Close,
+        author,
+        text: &close.notes,
+        provenance: from_servicenow(close_remote_id(incident_sys_id, case_id), ms(now)),
     };
-    let queued = queue(
-        tx,
-        builder,
-        Outgoing {
-            case_id,
-            transaction: transaction.clone(),
-            kind: CLOSURE_KIND,
-            author,
-            text: &close.notes,
-            event_at: ms(now),
-            remote_id: close_remote_id(incident_sys_id, case_id),
-        },
-        now,
-    )?;
-    if let Queued::Queued { .. } = queued {
+    let (queued, transaction) = queue(tx, builder, &follow, now)?;
+    if let Some(transaction) = transaction {
         tx.audit_append(
             super::ledger::ACTOR,
             Some(case_id),
             "servicenow.close",
             &format!(
-                "{} with the close notes of the incident, resolved in ServiceNow by {author}",
-                transaction.canonical().unwrap_or_default()
+                "{transaction} with the close notes of the incident, resolved in ServiceNow by {author}"
             ),
             ms(now),
         )?;

@@ -22,8 +22,9 @@ pub use engine::{RoundReport, ServiceNowSync, SyncHandle};
 pub use health::ServiceNowHealth;
 
 use crate::config::Settings;
+use crate::gsem::actions::ActionError;
 use crate::servicenow::SnError;
-use crate::sis::{ActivityTable, BuildError, Destination};
+use crate::sis::{ActivityTable, Destination};
 use crate::store::StoreError;
 
 /// What the ServiceNow side needs from the configuration.
@@ -60,10 +61,8 @@ pub enum SyncError {
     ServiceNow(#[from] SnError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot build the message for HPE: {0}")]
-    Build(#[from] BuildError),
-    #[error("cannot encode the message for HPE: {0}")]
-    Encode(#[source] serde_json::Error),
+    #[error("cannot queue the message for HPE: {0}")]
+    Action(#[from] ActionError),
     #[error("cannot read servicenow.ca_bundle {path}: {source} (check the path)")]
     CaBundle {
         path: PathBuf,
