@@ -1,10 +1,10 @@
 //! The demo's cases, made the way real ones are: each is opened through the
-//! engine's actions (a SERVICE REQUEST queued, sent by the drainer over
-//! mutual TLS), HPE's side is scripted at the GSEM simulator (acceptance,
+//! console's engine end, as the open-case dialog does (a SERVICE REQUEST
+//! queued, sent by the drainer over mutual TLS), HPE's side is scripted at the GSEM simulator (acceptance,
 //! notes, an information request, onsite tasks and part orders in both
 //! forms, resolutions, HPE's close, an entitlement refusal), and our replies
 //! (CONFIRM CLOSE, REJECT RESOLUTION, a note that crosses HPE's resolution
-//! and is parked) go through the engine again. The
+//! and is parked) go through the console's engine end again. The
 //! engine pulls, parses and applies everything itself.
 //!
 //! The script runs in rounds; after each, it waits until the simulator's
@@ -18,16 +18,17 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use tokio::task::JoinHandle;
+
 use crate::config::Settings;
-use crate::console::Priority;
+use crate::console::local::{self, LocalError};
+use crate::console::{CaseId, ConsoleLink, Event, OpenCase, Priority, Request, RequestId};
 use crate::engine::Engine;
-use crate::gsem::actions::{ActionError, OpenCase};
 use crate::gsem::shared::with_store;
 use crate::sim::gsem::{GsemSim, GsemSimError, HpeAction, OnsiteTask, PartOrder, UpdateForm};
 use crate::sim::servicenow::{ServiceNowSim, SimError};
-use crate::sis::{Address, Person, Requester};
+use crate::store::StoreError;
 use crate::store::prelude::*;
-use crate::store::{NewCase, StoreError};
 
 use super::config::{OPERATOR, SYSTEMS};
 
@@ -38,20 +39,14 @@ const ROUND_TIMEOUT: Duration = Duration::from_secs(20);
 pub enum SeedError {
     #[error("the ServiceNow simulator's demo seed has no incident about {0:?} (a casebridge bug)")]
     NoIncident(&'static str),
-    #[error("the demo config has no operator {OPERATOR:?} (a casebridge bug)")]
-    NoOperator,
-    #[error("opening the demo case for {incident}: {source}")]
-    Open {
-        incident: String,
-        #[source]
-        source: ActionError,
-    },
-    #[error("the engine refused the demo's reply on {incident}: {source}")]
-    Reply {
-        incident: String,
-        #[source]
-        source: ActionError,
-    },
+    #[error("the demo's console: {0}")]
+    Console(#[from] LocalError),
+    #[error("the console's engine end stopped or did not answer within {ROUND_TIMEOUT:?}")]
+    ConsoleGone,
+    #[error("the engine refused the demo's request on {incident}: {reason}")]
+    Refused { incident: String, reason: String },
+    #[error("case {0} disappeared from the demo store")]
+    Vanished(CaseId),
     #[error("scripting HPE: {0}")]
     Gsem(#[from] GsemSimError),
     #[error("reading the ServiceNow simulator: {0}")]
@@ -394,56 +389,87 @@ fn find_incident(servicenow: &ServiceNowSim, prefix: &'static str) -> Result<Inc
         .ok_or(SeedError::NoIncident(prefix))
 }
 
-/// What the open-case dialog would send for this incident, as the demo
-/// operator.
-fn open_case(
-    settings: &Settings,
-    incident: &Incident,
-    system: usize,
-    priority: Priority,
-) -> Result<OpenCase, SeedError> {
-    let operator = settings.operator(OPERATOR).ok_or(SeedError::NoOperator)?;
-    let site = &settings.site;
-    let person = |c: &crate::config::Contact| Person {
-        first_name: c.first_name.clone(),
-        last_name: c.last_name.clone(),
-        phone: c.phone.clone(),
-        email: c.email.clone(),
-    };
-    let severity = match priority {
-        Priority::Normal => &settings.severity.normal,
-        Priority::CriticalDegraded => &settings.severity.critical_degraded,
-        Priority::CriticalDown => &settings.severity.critical_down,
-    };
-    let system = &SYSTEMS[system];
-    Ok(OpenCase {
-        case: NewCase {
-            incident_number: incident.number.clone(),
-            severity: severity.clone(),
-            title: incident.title.clone(),
-            description: incident.description.clone(),
-            system_id: None,
-            opened_by: operator.id.clone(),
-        },
-        requester: Requester {
-            organization_name: site.organization.clone(),
-            address: Address {
-                geo_address1: site.address.street.clone(),
-                city: site.address.city.clone(),
-                region: site.address.region.clone(),
-                postal_code: site.address.postal_code.clone(),
-                country: site.address.country.clone(),
-            },
-            person: person(&operator.as_contact(&site.contact)),
-            alternate: Some(person(&site.alternate_contact)),
-        },
-        contract: system.contract.to_owned(),
-        serial: system.serial.to_owned(),
-    })
+/// A console of the demo operator's, without a screen: the requests go
+/// through the same engine end as the operator's.
+struct Console {
+    link: ConsoleLink,
+    task: JoinHandle<()>,
+    next: u64,
 }
 
-/// Runs the script, then opens the live case. Returns once the engine has
-/// processed every round.
+impl Console {
+    fn start(engine: &Engine, settings: &Settings) -> Result<Console, SeedError> {
+        let (link, engine_end) = ConsoleLink::pair();
+        let task = local::spawn(engine, settings, OPERATOR, engine_end)?;
+        Ok(Console {
+            link,
+            task,
+            next: 0,
+        })
+    }
+
+    /// Sends `request` and waits for its answer: the case it touched, or
+    /// the refusal in words.
+    async fn ask(&mut self, request: Request) -> Result<Result<Option<CaseId>, String>, SeedError> {
+        self.next += 1;
+        let id = RequestId(self.next);
+        self.link
+            .send(id, request)
+            .map_err(|_| SeedError::ConsoleGone)?;
+        let answer = async {
+            loop {
+                match self.link.recv().await {
+                    Some(Event::RequestAccepted { request, case }) if request == id => {
+                        return Ok(Ok(case));
+                    }
+                    Some(Event::RequestFailed { request, reason }) if request == id => {
+                        return Ok(Err(reason));
+                    }
+                    Some(_) => {}
+                    None => return Err(SeedError::ConsoleGone),
+                }
+            }
+        };
+        tokio::time::timeout(ROUND_TIMEOUT, answer)
+            .await
+            .map_err(|_| SeedError::ConsoleGone)?
+    }
+
+    async fn open(
+        &mut self,
+        incident: &Incident,
+        system: usize,
+        priority: Priority,
+    ) -> Result<CaseId, SeedError> {
+        let request = Request::OpenCase(OpenCase {
+            incident: incident.number.clone(),
+            system: SYSTEMS[system].name.to_owned(),
+            priority,
+            title: incident.title.clone(),
+            description: incident.description.clone(),
+        });
+        let refused = |reason| SeedError::Refused {
+            incident: incident.number.clone(),
+            reason,
+        };
+        match self.ask(request).await? {
+            Ok(Some(case)) => Ok(case),
+            Ok(None) => Err(refused("the engine named no case".to_owned())),
+            Err(reason) => Err(refused(reason)),
+        }
+    }
+
+    /// Ends the engine end by dropping the console's.
+    async fn stop(self) {
+        drop(self.link);
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "the demo's seeding console failed");
+        }
+    }
+}
+
+/// Runs the script, then opens the live cases. Returns once the engine has
+/// processed everything.
 pub async fn run(
     engine: &Engine,
     settings: &Settings,
@@ -451,98 +477,110 @@ pub async fn run(
     servicenow: &ServiceNowSim,
 ) -> Result<(), SeedError> {
     let scripts = scripts(Utc::now());
-    let mut cases = Vec::new();
+    let mut incidents = Vec::new();
     for script in &scripts {
-        let incident = find_incident(servicenow, script.incident)?;
-        let open = open_case(settings, &incident, script.system, script.priority)?;
-        let (case, _) = engine
-            .actions()
-            .open_case(open, Utc::now())
-            .await
-            .map_err(|source| SeedError::Open {
-                incident: incident.number.clone(),
-                source,
-            })?;
-        cases.push((incident, case));
+        incidents.push(find_incident(servicenow, script.incident)?);
+    }
+    // A case is opened from an incident the engine has read from ServiceNow.
+    let numbers: Vec<String> = incidents.iter().map(|i| i.number.clone()).collect();
+    wait(0, || {
+        let numbers = numbers.clone();
+        with_store(engine.store(), move |s| {
+            numbers.iter().try_fold(true, |all, n| {
+                Ok::<_, StoreError>(all && s.incident_by_number(n)?.is_some())
+            })
+        })
+    })
+    .await?;
+    let mut console = Console::start(engine, settings)?;
+    let mut cases = Vec::new();
+    for (script, incident) in scripts.iter().zip(&incidents) {
+        let id = console
+            .open(incident, script.system, script.priority)
+            .await?;
+        let requester_id = with_store(engine.store(), move |s| {
+            Ok::<_, StoreError>(s.case_by_id(id)?.map(|c| c.requester_id))
+        })
+        .await?
+        .ok_or(SeedError::Vanished(id))?;
+        cases.push((id, requester_id));
     }
     // HPE can only answer cases GSEM holds.
-    let started = Instant::now();
-    while !cases
-        .iter()
-        .all(|(_, case)| gsem.case(&case.requester_id).is_some())
-    {
-        if started.elapsed() > ROUND_TIMEOUT {
-            return Err(SeedError::Stalled { round: 0 });
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait(0, || {
+        let all = cases.iter().all(|(_, r)| gsem.case(r).is_some());
+        async move { Ok(all) }
+    })
+    .await?;
     let rounds = scripts.iter().map(|s| s.rounds.len()).max().unwrap_or(0);
     for round in 0..rounds {
-        for (script, (incident, case)) in scripts.iter().zip(&cases) {
+        for ((script, incident), (id, requester_id)) in scripts.iter().zip(&incidents).zip(&cases) {
             for step in script.rounds.get(round).into_iter().flatten() {
-                play(engine, gsem, incident, case.id, &case.requester_id, step).await?;
+                play(&mut console, gsem, incident, *id, requester_id, step).await?;
             }
         }
         settle(engine, gsem, round + 1).await?;
     }
     for (prefix, system, priority) in LIVE {
         let incident = find_incident(servicenow, prefix)?;
-        let open = open_case(settings, &incident, system, priority)?;
-        engine
-            .actions()
-            .open_case(open, Utc::now())
-            .await
-            .map_err(|source| SeedError::Open {
-                incident: incident.number.clone(),
-                source,
-            })?;
+        console.open(&incident, system, priority).await?;
     }
+    console.stop().await;
     settle(engine, gsem, rounds + 1).await
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn play(
-    engine: &Engine,
+    console: &mut Console,
     gsem: &GsemSim,
     incident: &Incident,
-    case_id: i64,
+    case: CaseId,
     requester_id: &str,
     step: &Step,
 ) -> Result<(), SeedError> {
-    let reply = |source| SeedError::Reply {
-        incident: incident.number.clone(),
-        source,
-    };
-    let now = Utc::now();
-    match step {
+    let request = match step {
         Step::Hpe(action) => {
             gsem.hpe(requester_id, action)?;
+            return Ok(());
         }
-        Step::Close(notes) => {
-            engine
-                .actions()
-                .close(case_id, OPERATOR, notes, now)
-                .await
-                .map_err(reply)?;
+        Step::Close(notes) => Request::Close {
+            case,
+            notes: (*notes).to_owned(),
+        },
+        Step::Reject(reason) => Request::RejectResolution {
+            case,
+            reason: (*reason).to_owned(),
+        },
+        Step::Note(text) => Request::Comment {
+            case,
+            text: (*text).to_owned(),
+        },
+    };
+    match (console.ask(request).await?, step) {
+        (Ok(_), _) => Ok(()),
+        // Should the engine pull the resolution first, it refuses the note
+        // itself; the demo is as good without the crossing.
+        (Err(reason), Step::Note(_)) => {
+            tracing::info!(incident = %incident.number, %reason, "the demo's crossing note was refused locally");
+            Ok(())
         }
-        Step::Reject(reason) => {
-            engine
-                .actions()
-                .reject_resolution(case_id, OPERATOR, reason, now)
-                .await
-                .map_err(reply)?;
+        (Err(reason), _) => Err(SeedError::Refused {
+            incident: incident.number.clone(),
+            reason,
+        }),
+    }
+}
+
+/// Polls `done` until it holds, for at most [`ROUND_TIMEOUT`].
+async fn wait<F, Fut>(round: usize, mut done: F) -> Result<(), SeedError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, StoreError>>,
+{
+    let started = Instant::now();
+    while !done().await? {
+        if started.elapsed() > ROUND_TIMEOUT {
+            return Err(SeedError::Stalled { round });
         }
-        Step::Note(text) => {
-            // Should the engine pull the resolution first, it refuses the
-            // note itself; the demo is as good without the crossing.
-            if let Err(error) = engine
-                .actions()
-                .add_note(case_id, OPERATOR, text, now)
-                .await
-            {
-                tracing::info!(incident = %incident.number, %error, "the demo's crossing note was refused locally");
-            }
-        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
 }
@@ -550,19 +588,18 @@ async fn play(
 /// Waits until GSEM's queue is empty, every inbound message is applied and
 /// nothing of ours is waiting to be sent.
 async fn settle(engine: &Engine, gsem: &GsemSim, round: usize) -> Result<(), SeedError> {
-    let started = Instant::now();
-    loop {
+    wait(round, || {
         let queued = gsem.queue_len();
-        let idle = with_store(engine.store(), |s| {
-            Ok::<_, StoreError>(s.inbox_next_unprocessed()?.is_none() && s.outbox_head()?.is_none())
-        })
-        .await?;
-        if queued == 0 && idle {
-            return Ok(());
+        let store = engine.store();
+        async move {
+            let idle = with_store(store, |s| {
+                Ok::<_, StoreError>(
+                    s.inbox_next_unprocessed()?.is_none() && s.outbox_head()?.is_none(),
+                )
+            })
+            .await?;
+            Ok(queued == 0 && idle)
         }
-        if started.elapsed() > ROUND_TIMEOUT {
-            return Err(SeedError::Stalled { round });
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
