@@ -22,32 +22,34 @@
 //!   timeline itself counts, not the loading one;
 //! - `rss_mb`: the peak resident set (`VmHWM`) of the measuring process.
 //!
-//! The engine end of the link is a stand-in in this file ([`StandIn`]):
-//! it answers the snapshot and `LoadCase` from the store, the way the
-//! engine's console end does, with the store's public operations.
+//! The engine end of the link is the real one (`console::local`) of a real
+//! engine (`Engine::start` on the built store), with the GSEM and
+//! ServiceNow simulators on loopback behind it.
 //!
 //! `cargo bench --bench console` runs it in full. Run without `--bench`
 //! (as `cargo test --all-targets` does) it uses 200 cases and a few frames.
 
-use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
-use std::thread;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use casebridge::console::{
-    CaseDetail, CaseFlags, CaseId, CaseSummary, ConsoleLink, EngineLink, EntryStatus, Event,
-    Health, Origin, PartView, Priority, RecordEvent, Request, Snapshot, SyncMode, SystemChoice,
-    TaskView, TimelineEntry,
+use casebridge::config;
+use casebridge::console::{ConsoleLink, Event, Request, RequestId, local};
+use casebridge::engine::{Engine, StoreKind};
+use casebridge::sim::gsem::{GsemSim, GsemSimConfig};
+use casebridge::sim::pki::{ClientAuth, TestPki, server_config};
+use casebridge::sim::servicenow::{
+    INTEGRATION_PASSWORD, INTEGRATION_USER, ServiceNowSim, SimConfig,
 };
 use casebridge::store::prelude::*;
 use casebridge::store::{
-    Access, CaseFilter, CaseRow, EventRow, JournalRow, JournalState, NewCase, NewJournal,
-    NewSystem, PartUpdate, Role, Store, TaskUpdate,
+    JournalState, NewCase, NewJournal, NewSystem, PartUpdate, Role, Store, TaskUpdate,
 };
 use casebridge::tui::{Action, App, Screen, Settings, render};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -55,6 +57,8 @@ use ratatui::layout::Rect;
 
 /// The child process that builds the store is started with this argument.
 const BUILD: &str = "--build-store";
+const AGENT_KEY: &str = "bench-agent-key";
+const OPERATOR: &str = "ada";
 const WIDTH: u16 = 160;
 const HEIGHT: u16 = 48;
 const SYSTEMS: [(&str, &str); 2] = [("perlmutter", "CZ2D4X0001"), ("muller", "CZ2D4X0002")];
@@ -136,7 +140,7 @@ fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         file_mb(&path)
     );
-    measure(&path, scale)
+    measure(dir, &path, scale)
 }
 
 fn file_mb(path: &Path) -> f64 {
@@ -376,251 +380,118 @@ fn workflow(state: u8) -> &'static str {
     }
 }
 
-// ----------------------------------------------------- the engine stand-in
+// ------------------------------------------------------------ the engine
 
-/// The engine's end of the link for this bench: the snapshot first, then
-/// `LoadCase` answered with the case's detail read from the store.
-struct StandIn {
-    store: Store,
-    systems: HashMap<i64, String>,
-    choices: Vec<SystemChoice>,
-    link: EngineLink,
+/// The engine's surroundings on loopback: the GSEM simulator over mutual
+/// TLS, the ServiceNow simulator, and a config whose store is the one built.
+struct Rig {
+    /// Holds the store, the PKI and the config until the end.
+    _dir: tempfile::TempDir,
+    _gsem: GsemSim,
+    _servicenow: ServiceNowSim,
+    settings: config::Settings,
 }
 
-impl StandIn {
-    fn start(store: Store, link: EngineLink) -> anyhow::Result<thread::JoinHandle<()>> {
-        let rows = store.list_systems()?;
-        let stand_in = StandIn {
-            systems: rows.iter().map(|s| (s.id, s.system.name.clone())).collect(),
-            choices: rows
-                .into_iter()
-                .map(|s| SystemChoice {
-                    cis: s.system.cmdb_ci.into_iter().collect(),
-                    name: s.system.name,
-                    serial: s.system.serial,
-                })
-                .collect(),
-            store,
-            link,
-        };
-        Ok(thread::spawn(move || {
-            if let Err(e) = stand_in.run() {
-                eprintln!("engine stand-in: {e:#}");
-            }
-        }))
-    }
-
-    fn run(mut self) -> anyhow::Result<()> {
-        let snapshot = self.snapshot()?;
-        if self.link.events.send(Event::Snapshot(snapshot)).is_err() {
-            return Ok(());
-        }
-        while let Some((request, what)) = self.link.requests.blocking_recv() {
-            let event = match what {
-                Request::LoadCase { case } => Event::CaseDetail(Box::new(self.detail(case)?)),
-                Request::UnloadCase => continue,
-                other => Event::RequestFailed {
-                    request,
-                    reason: format!("not part of the bench: {other:?}"),
-                },
-            };
-            if self.link.events.send(event).is_err() {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Per-case counts of open tasks or of parts in transit, in one query.
-    fn counts(&self, sql: &str) -> anyhow::Result<HashMap<i64, u32>> {
-        let mut stmt = self.store.conn().prepare(sql)?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    fn snapshot(&self) -> anyhow::Result<Box<Snapshot>> {
-        let tasks = self.counts(
-            "SELECT case_id, COUNT(*) FROM onsite_tasks
-             WHERE COALESCE(status, '') NOT IN ('complete', 'cancelled') GROUP BY case_id",
+impl Rig {
+    async fn start(dir: tempfile::TempDir, store: &Path) -> anyhow::Result<Rig> {
+        let pki = TestPki::generate("casebridge.bench")?;
+        let paths = pki.write_to(&dir.path().join("pki"))?;
+        let tls = server_config(
+            &pki.server,
+            &ClientAuth::Required(vec![pki.ca.cert().cert_der()]),
         )?;
-        let parts = self.counts(
-            "SELECT case_id, COUNT(*) FROM part_orders
-             WHERE status IN ('ordered', 'backordered', 'shipped') GROUP BY case_id",
-        )?;
-        let cases = self
-            .store
-            .list_cases(&CaseFilter::default())?
-            .iter()
-            .map(|row| {
-                self.summary(
-                    row,
-                    tasks.get(&row.id).copied().unwrap_or(0),
-                    parts.get(&row.id).copied().unwrap_or(0),
-                )
-            })
-            .collect();
-        let now = Utc::now();
-        Ok(Box::new(Snapshot {
-            cases,
-            health: Health {
-                gsem_reachable: true,
-                gsem_since: now,
-                mode: SyncMode::Pull,
-                outbox_depth: 0,
-                outbox_oldest: None,
-                next_retry: None,
-                last_gsem_contact: Some(now),
-                last_servicenow_contact: Some(now),
-                parked_count: 0,
-                quarantine_count: 0,
-                inbound_blocked_since: None,
-                problem: None,
-                demo: false,
-            },
-            systems: self.choices.clone(),
-            parked: Vec::new(),
-            quarantine: Vec::new(),
-        }))
-    }
-
-    fn summary(&self, row: &CaseRow, open_tasks: u32, parts_in_transit: u32) -> CaseSummary {
-        CaseSummary {
-            id: row.id,
-            incident: row.incident_number.clone(),
-            tracking: row.tracking_number.clone(),
-            provider_id: row.provider_id.clone(),
-            system: row
-                .system_id
-                .and_then(|id| self.systems.get(&id).cloned())
-                .unwrap_or_default(),
-            priority: match SEVERITIES.iter().position(|s| *s == row.severity) {
-                Some(1) => Priority::CriticalDegraded,
-                Some(2) => Priority::CriticalDown,
-                _ => Priority::Normal,
-            },
-            state: row.state,
-            pending_state: row.state,
-            workflow_status: row.workflow_status.clone(),
-            updated: time(row.updated_at),
-            open_tasks,
-            parts_in_transit,
-            flags: CaseFlags {
-                info_requested: row.state == 4,
-                ..CaseFlags::default()
-            },
+        let mut sim = GsemSimConfig::new(Arc::new(tls), AGENT_KEY);
+        sim.provider.answer_delay = None;
+        let gsem = GsemSim::start(sim).await?;
+        let servicenow = ServiceNowSim::start(SimConfig::default()).await?;
+        let secrets = dir.path().join("secrets");
+        std::fs::create_dir_all(&secrets)?;
+        for (name, secret) in [
+            ("agent-key", AGENT_KEY),
+            ("sn-password", INTEGRATION_PASSWORD),
+        ] {
+            let path = secrets.join(name);
+            std::fs::write(&path, secret)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         }
-    }
+        let mut systems = String::new();
+        for (name, serial) in SYSTEMS {
+            systems.push_str(&format!(
+                "[[systems]]\nname = \"{name}\"\nserial = \"{serial}\"\ncontract = \"CN-NERSC-2024\"\ncmdb_ci = \"{name}\"\n\n"
+            ));
+        }
+        let text = format!(
+            r#"
+[site]
+organization = "Bench Lab"
+[site.address]
+street = "1 Main St"
+city = "Springfield"
+region = "IL"
+postal_code = "62701"
+country = "US"
+[site.contact]
+first_name = "Ops"
+last_name = "Desk"
+phone = "+1 217 555 0100"
+email = "ops@example.org"
+[site.alternate_contact]
+first_name = "Night"
+last_name = "Shift"
+phone = "+1 217 555 0101"
+email = "night@example.org"
 
-    fn detail(&self, case: CaseId) -> anyhow::Result<CaseDetail> {
-        let Some(row) = self.store.case_by_id(case)? else {
-            bail!("no case {case}");
-        };
-        let timeline = self
-            .store
-            .journal_for_case(case)?
-            .into_iter()
-            .map(timeline_entry)
-            .collect();
-        let tasks = self
-            .store
-            .tasks_for_case(case)?
-            .into_iter()
-            .map(|t| {
-                let status = t.status.unwrap_or_default();
-                Ok(TaskView {
-                    open: !matches!(status.as_str(), "complete" | "cancelled"),
-                    task_id: t.task_id,
-                    status,
-                    known: t.status_known,
-                    description: t.description,
-                    scheduled_start: t.scheduled_start,
-                    engineer_eta: t.engineer_eta,
-                    events: events(self.store.task_timeline(t.id)?),
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let parts = self
-            .store
-            .parts_for_case(case)?
-            .into_iter()
-            .map(|p| {
-                let status = p.status.unwrap_or_default();
-                Ok(PartView {
-                    in_transit: matches!(status.as_str(), "ordered" | "backordered" | "shipped"),
-                    order_id: p.order_id,
-                    part_number: p.part_number,
-                    part_description: p.part_description,
-                    quantity: p.quantity.and_then(|q| u32::try_from(q).ok()),
-                    status,
-                    known: p.status_known,
-                    carrier: p.carrier,
-                    tracking_number: p.tracking_number,
-                    eta: p.eta,
-                    return_required: p.return_required,
-                    return_status: p.return_status,
-                    events: events(self.store.part_timeline(p.id)?),
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let open_tasks = count(tasks.iter().filter(|t: &&TaskView| t.open).count());
-        let in_transit = count(parts.iter().filter(|p: &&PartView| p.in_transit).count());
-        Ok(CaseDetail {
-            summary: self.summary(&row, open_tasks, in_transit),
-            title: row.title,
-            description: row.description,
-            timeline,
-            tasks,
-            parts,
-            unparsed_updates: 0,
+[[operators]]
+id = "{OPERATOR}"
+first_name = "Ada"
+last_name = "Lovelace"
+
+{systems}
+[gsem]
+environment = "prod"
+[gsem.prod]
+base_url = "{base}"
+agent_key = {{ file = "secrets/agent-key" }}
+remote_agent_name = "SFDC_Train_REST_P042"
+remote_agent_type = "CUSTOMER"
+mode = "pull"
+poll_interval = "5s"
+client_cert = "{client_cert}"
+client_key = "{client_key}"
+ca_bundle = "{ca}"
+request_timeout = "2s"
+
+[servicenow]
+instance_url = "{sn}"
+allow_insecure_http = true
+user = "{INTEGRATION_USER}"
+password = {{ file = "secrets/sn-password" }}
+poll_interval = "15s"
+request_timeout = "2s"
+sync_state_to_incident = false
+close_case_when_incident_resolved = false
+
+[store]
+path = "{store}"
+"#,
+            base = gsem.base_url(),
+            client_cert = paths.client.cert.display(),
+            client_key = paths.client.key.display(),
+            ca = paths.ca.cert.display(),
+            sn = servicenow.base_url(),
+            store = store.display(),
+        );
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(&config_path, text)?;
+        std::fs::set_permissions(&config_path, std::fs::Permissions::from_mode(0o600))?;
+        let settings = config::load(&config_path)?;
+        Ok(Rig {
+            _dir: dir,
+            _gsem: gsem,
+            _servicenow: servicenow,
+            settings,
         })
     }
-}
-
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
-
-fn timeline_entry(row: JournalRow) -> TimelineEntry {
-    let e = row.entry;
-    TimelineEntry {
-        id: row.id,
-        origin: match e.origin {
-            casebridge::store::Origin::Local => Origin::Local,
-            casebridge::store::Origin::Hpe => Origin::Hpe,
-            casebridge::store::Origin::ServiceNow => Origin::ServiceNow,
-        },
-        author: e.author,
-        kind: e.kind.to_uppercase(),
-        text: e.text,
-        time: time(e.event_at),
-        status: match e.state {
-            JournalState::Pending => EntryStatus::Pending,
-            JournalState::Sent => EntryStatus::Sent,
-            JournalState::Failed => EntryStatus::Failed {
-                reason: "refused by GSEM".to_owned(),
-            },
-            JournalState::Dropped => EntryStatus::NotSent {
-                reason: "dropped by an operator".to_owned(),
-            },
-            JournalState::Received => EntryStatus::Received,
-        },
-        raw: None,
-    }
-}
-
-fn events(rows: Vec<EventRow>) -> Vec<RecordEvent> {
-    rows.into_iter()
-        .map(|e| RecordEvent {
-            status: e.status,
-            known: e.status_known,
-            time: time(e.event_at.unwrap_or(e.created_at)),
-            raw: e.raw_text.unwrap_or_default(),
-        })
-        .collect()
 }
 
 // ------------------------------------------------------------ the console
@@ -734,18 +605,25 @@ fn peak_rss_mb() -> anyhow::Result<f64> {
     Ok(kb / 1024.0)
 }
 
-fn measure(path: &Path, scale: Scale) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn measure(dir: tempfile::TempDir, path: &Path, scale: Scale) -> anyhow::Result<()> {
+    casebridge::tls::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start the tokio runtime")?;
+    let rig = runtime.block_on(Rig::start(dir, path))?;
 
-    // First frame: the store opened, the engine end started, the app built,
-    // its empty frame drawn, then the snapshot applied and drawn.
+    // First frame: the engine started on the store, the console's engine
+    // end spawned, the app built, its empty frame drawn, then the snapshot
+    // applied and drawn.
     let started = Instant::now();
-    let store = Store::open(path, Role::Tool)?;
+    let engine = runtime.block_on(Engine::start(&rig.settings, StoreKind::Real))?;
+    let engine_started = started.elapsed();
     let (link, engine_end) = ConsoleLink::pair();
-    let engine = StandIn::start(store, engine_end)?;
+    {
+        let _entered = runtime.enter();
+        local::spawn(&engine, &rig.settings, OPERATOR, engine_end)?;
+    }
     let app = App::new(
         Settings::from_config(std::iter::empty())?,
         Utc::now(),
@@ -759,6 +637,7 @@ fn measure(path: &Path, scale: Scale) -> anyhow::Result<()> {
     };
     console.draw()?;
     console.pump_until(|app| app.list().len() == scale.cases)?;
+    let snapshot_applied = started.elapsed();
     console.draw()?;
     let first_frame = started.elapsed();
     let shown = console.screen_text();
@@ -771,9 +650,13 @@ fn measure(path: &Path, scale: Scale) -> anyhow::Result<()> {
         .app
         .list()
         .selected()
-        .map(|c| c.incident.clone())
+        .map(|c| (c.id, c.incident.clone()))
         .context("no case selected")?;
-    ensure!(busy == "INC0010000", "the busy case is not on top: {busy}");
+    ensure!(
+        busy.1 == "INC0010000",
+        "the busy case is not on top: {}",
+        busy.1
+    );
 
     // Enter on the busy case, until its timeline is drawn; Esc back untimed.
     let mut enter = Vec::with_capacity(scale.opens);
@@ -799,6 +682,29 @@ fn measure(path: &Path, scale: Scale) -> anyhow::Result<()> {
     console.key(KeyCode::Enter)?;
     console.pump_until(timeline_loaded)?;
     let case_frames = time_frames(&mut console, scale.frames, |c, _| c.key(KeyCode::Char('k')))?;
+
+    // Where Enter's time goes: the engine end's answer to LoadCase (store
+    // read and the channel), then the app taking the detail in.
+    let mut answer = Vec::with_capacity(scale.opens);
+    let mut apply = Vec::with_capacity(scale.opens);
+    for i in 0..scale.opens {
+        let t = Instant::now();
+        console.link.send(
+            RequestId(1_000_000 + u64::try_from(i)?),
+            Request::LoadCase { case: busy.0 },
+        )?;
+        let detail = loop {
+            match console.runtime.block_on(console.link.recv()) {
+                Some(event @ Event::CaseDetail(_)) => break event,
+                Some(other) => console.app.update(Action::Engine(other)),
+                None => bail!("the engine end stopped"),
+            }
+        };
+        answer.push(t.elapsed());
+        let t = Instant::now();
+        console.app.update(Action::Engine(detail));
+        apply.push(t.elapsed());
+    }
     console.key(KeyCode::Esc)?;
     console.draw()?;
 
@@ -813,23 +719,25 @@ fn measure(path: &Path, scale: Scale) -> anyhow::Result<()> {
         console.draw()?;
         down.push(t.elapsed());
     }
-    let moved = console.app.list().selected().map(|c| c.incident.clone());
-    ensure!(
-        moved.as_deref() != Some(busy.as_str()),
-        "j did not move the selection"
-    );
-
-    drop(console);
-    if engine.join().is_err() {
-        bail!("the engine stand-in panicked");
-    }
+    let moved = console.app.list().selected().map(|c| c.id);
+    ensure!(moved != Some(busy.0), "j did not move the selection");
     let rss = peak_rss_mb()?;
 
-    println!("engine end: the bench's stand-in (snapshot and LoadCase read from the store)");
+    console.runtime.block_on(engine.stop());
+    drop(rig);
+
+    println!(
+        "first frame: engine started in {:.2} ms, snapshot applied at {:.2} ms, drawn at {:.2} ms",
+        engine_started.as_secs_f64() * 1e3,
+        snapshot_applied.as_secs_f64() * 1e3,
+        first_frame.as_secs_f64() * 1e3
+    );
     spread("list frame", &list_frames);
     spread("case frame", &case_frames);
     spread("j to frame", &down);
     spread("Enter to timeline frame", &enter);
+    spread("  of which LoadCase answered (store read + link)", &answer);
+    spread("  of which the app taking the detail in", &apply);
     let first_frame_ms = first_frame.as_secs_f64() * 1e3;
     let list_frame_ms = median_ms(list_frames);
     let case_frame_ms = median_ms(case_frames);
