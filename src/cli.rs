@@ -94,12 +94,17 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             })
         }),
-        None => {
-            eprintln!(
-                "casebridge: the console is not built yet; see `casebridge --help` for the commands that exist."
-            );
-            return ExitCode::from(exit::USAGE);
-        }
+        // The console: on the site's config when there is one, else the demo.
+        None => match config::locate(cli.config.as_deref())
+            .map(|found| found.map(|path| config::load(&path)))
+        {
+            Ok(None) => runtime().and_then(|rt| rt.block_on(demo_console())),
+            Ok(Some(Ok(settings))) => runtime().and_then(|rt| rt.block_on(real_console(settings))),
+            Err(error) | Ok(Some(Err(error))) => {
+                eprintln!("casebridge: {error:#}");
+                return ExitCode::from(exit::USAGE);
+            }
+        },
     };
     match outcome {
         Ok(()) => ExitCode::from(exit::OK),
@@ -140,6 +145,88 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     engine.stop().await;
     Ok(())
 }
+
+/// The console on the site's engine, logging to the data dir's file only
+/// (the terminal is the console's).
+async fn real_console(settings: Settings) -> anyhow::Result<()> {
+    let operator = operator_id(&settings)?;
+    let log_dir = settings.paths().data_dir.join("logs");
+    let _log = logging::init(&log_dir, &settings.log.filter, logging::Sink::File)?;
+    let engine = Engine::start(&settings, StoreKind::Real).await?;
+    let outcome = console(&engine, &settings, &operator).await;
+    engine.stop().await;
+    outcome
+}
+
+/// `casebridge` without a config file: the console on the embedded demo,
+/// whose directory (store, certificates, logs) is removed on the way out.
+async fn demo_console() -> anyhow::Result<()> {
+    let data_dir = config::default_data_dir().unwrap_or_else(std::env::temp_dir);
+    let dir = crate::demo::demo_dir(&data_dir);
+    let filter = config::Log::without_config()?.filter;
+    let _log = logging::init(&dir.join("logs"), &filter, logging::Sink::File)?;
+    eprintln!("casebridge: no config file, starting the demo…");
+    let demo = crate::demo::Demo::start(&dir).await?;
+    let outcome = console(
+        demo.engine(),
+        demo.settings(),
+        crate::demo::config::OPERATOR,
+    )
+    .await;
+    demo.stop().await;
+    eprintln!("casebridge: {}", crate::demo::BANNER);
+    outcome
+}
+
+/// Runs the terminal console against `engine` until the operator quits.
+async fn console(engine: &Engine, settings: &Settings, operator: &str) -> anyhow::Result<()> {
+    let keys = crate::tui::Settings::from_config(&settings.ui.keys)?;
+    let (link, engine_end) = crate::console::ConsoleLink::pair();
+    let local = crate::console::local::spawn(engine, settings, operator, engine_end)?;
+    // The console's end of the link goes with `run`, which ends the engine end.
+    let outcome = crate::tui::run(link, keys).await;
+    if let Err(error) = local.await {
+        tracing::error!(%error, "the console's engine end failed");
+    }
+    Ok(outcome?)
+}
+
+/// The operator profile this console writes as: `$CASEBRIDGE_OPERATOR`, else
+/// the login name when it is a profile's id, else the only profile.
+fn operator_id(settings: &Settings) -> anyhow::Result<String> {
+    let ids = || {
+        settings
+            .operators
+            .iter()
+            .map(|o| o.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(chosen) = std::env::var_os(OPERATOR_ENV) {
+        let chosen = chosen.to_string_lossy().into_owned();
+        return match settings.operator(&chosen) {
+            Some(operator) => Ok(operator.id.clone()),
+            None => anyhow::bail!(
+                "${OPERATOR_ENV} is {chosen:?}, which is no [[operators]] id; use one of: {}",
+                ids()
+            ),
+        };
+    }
+    let login = ["USER", "LOGNAME"]
+        .into_iter()
+        .find_map(|var| std::env::var(var).ok())
+        .and_then(|name| settings.operator(&name));
+    match (login, settings.operators.as_slice()) {
+        (Some(operator), _) | (None, [operator]) => Ok(operator.id.clone()),
+        (None, _) => anyhow::bail!(
+            "which operator are you? Set ${OPERATOR_ENV} to one of the [[operators]] ids: {}",
+            ids()
+        ),
+    }
+}
+
+/// Names the operator profile the console runs as.
+pub const OPERATOR_ENV: &str = "CASEBRIDGE_OPERATOR";
 
 async fn wait_for_stop_signal() -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};

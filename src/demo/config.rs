@@ -14,6 +14,8 @@ use super::DemoError;
 pub const AGENT_KEY: &str = "casebridge-demo-agent-key";
 /// The agent name the simulator answers to (its default).
 pub const REMOTE_AGENT: &str = "SFDC_Train_REST_P042";
+/// The demo's store, in the demo directory.
+pub const STORE_FILE: &str = "casebridge-demo.db";
 /// The operator the demo console runs as.
 pub const OPERATOR: &str = "demo";
 
@@ -32,21 +34,21 @@ pub struct DemoSystem {
 /// facility power has no HPE contract, as at a real site).
 pub const SYSTEMS: [DemoSystem; 3] = [
     DemoSystem {
-        name: "Perlmutter compute",
+        name: "Compute nodes",
         serial: "5UF044F7CY",
         contract: "2155240525",
         product_number: Some("R4K95A"),
         ci_name: "Perlmutter",
     },
     DemoSystem {
-        name: "Perlmutter Slingshot fabric",
+        name: "Slingshot fabric",
         serial: "5UF044F8SS",
         contract: "2155240525",
         product_number: None,
         ci_name: "Perlmutter Slingshot",
     },
     DemoSystem {
-        name: "Perlmutter scratch storage",
+        name: "Scratch storage",
         serial: "CZ2D1504KP",
         contract: "2155240526",
         product_number: None,
@@ -120,7 +122,7 @@ fn config_text(dir: &Path, e: &Endpoints<'_>) -> String {
         }
         systems.push('\n');
     }
-    let store: PathBuf = dir.join("casebridge-demo.db");
+    let store: PathBuf = dir.join(STORE_FILE);
     format!(
         r#"# The embedded demo's configuration, generated at start-up. Nothing here
 # is real: both servers are simulators on loopback.

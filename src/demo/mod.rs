@@ -94,7 +94,7 @@ impl std::fmt::Debug for Demo {
 }
 
 impl Demo {
-    /// Creates `dir` (which must not exist yet, or be an earlier demo's),
+    /// Creates `dir` (the caller may have opened the log in `dir/logs`),
     /// starts the simulators and the engine, and seeds the cases. Takes a
     /// few seconds. Must run inside a tokio runtime; the crypto provider must
     /// be installed.
@@ -111,12 +111,20 @@ impl Demo {
     }
 
     async fn start_in(dir: &Path, seed: u64) -> Result<Demo, DemoError> {
-        if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(|source| DemoError::Io {
-                action: "clear the old demo directory",
-                path: dir.to_path_buf(),
-                source,
-            })?;
+        // A crashed demo of a process with the same id may have left its
+        // store; the logs (perhaps already opened by the caller) stay.
+        for suffix in ["", "-wal", "-shm"] {
+            let stale = dir.join(format!("{}{suffix}", config::STORE_FILE));
+            match std::fs::remove_file(&stale) {
+                Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(DemoError::Io {
+                        action: "remove the stale demo store",
+                        path: stale,
+                        source,
+                    });
+                }
+                _ => {}
+            }
         }
         let pki = TestPki::generate("casebridge.demo")?;
         let pki_paths = pki.write_to(&dir.join("pki"))?;
