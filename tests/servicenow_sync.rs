@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! End to end: the ServiceNow simulator on loopback, a real store file and
-//! the real sync engine. The GSEM side is observed at the outbox (what the
-//! drainer would send, byte for byte).
+//! the real sync engine. Most tests observe the GSEM side at the outbox
+//! (what the drainer would send, byte for byte); the `end_to_end_` tests
+//! run the whole engine from a config file against both simulators, the
+//! GSEM one over mutual TLS, and look at what the GSEM simulator accepted.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -706,4 +708,348 @@ async fn a_journal_left_unread_is_read_after_a_restart() {
     let report = restarted.poll_once().await.unwrap();
     assert_eq!(report.incidents_changed, 0, "{report:?}");
     assert_eq!(rig.notes_sent(case.id), ["unread"]);
+}
+
+// ---- end to end: both simulators and the real engine ----------------------
+
+mod both {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use casebridge::engine::{Engine, StoreKind};
+    use casebridge::gsem::actions::OpenCase;
+    use casebridge::sim::gsem::{GsemSim, GsemSimConfig};
+    use casebridge::sim::pki::{ClientAuth, TestPki, server_config};
+    use casebridge::sim::servicenow::{
+        INTEGRATION_PASSWORD, INTEGRATION_USER, NewIncident, ServiceNowSim, SimConfig,
+    };
+    use casebridge::sis::{Address, Person, Requester};
+    use casebridge::store::prelude::*;
+    use casebridge::store::{CaseRow, NewCase};
+
+    use super::{PID, PPI};
+
+    const AGENT_KEY: &str = "sync-test-agent-key";
+
+    /// The GSEM simulator over mutual TLS (answering a SERVICE REQUEST
+    /// with ACCEPT PROBLEM after 100 ms), the ServiceNow simulator, and the
+    /// engine started from a config file naming both.
+    pub struct Both {
+        pub gsem: GsemSim,
+        pub sn: ServiceNowSim,
+        pub engine: Engine,
+        _dir: tempfile::TempDir,
+    }
+
+    fn secret(path: &std::path::Path, value: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("{value}\n")).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    impl Both {
+        pub async fn start(sn: SimConfig) -> Both {
+            casebridge::tls::install_crypto_provider();
+            let dir = tempfile::tempdir().unwrap();
+            let pki = TestPki::generate("casebridge.example.org").unwrap();
+            let paths = pki.write_to(&dir.path().join("certs")).unwrap();
+            std::fs::set_permissions(&paths.client.key, std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+            let tls = server_config(
+                &pki.server,
+                &ClientAuth::Required(vec![pki.ca.cert().cert_der()]),
+            )
+            .unwrap();
+            let mut config = GsemSimConfig::new(Arc::new(tls), AGENT_KEY);
+            config.provider.answer_delay = Some(Duration::from_millis(100));
+            let gsem = GsemSim::start(config).await.unwrap();
+            let sn = ServiceNowSim::start(sn).await.unwrap();
+            secret(&dir.path().join("secrets/agent-key"), AGENT_KEY);
+            secret(
+                &dir.path().join("secrets/sn-password"),
+                INTEGRATION_PASSWORD,
+            );
+            let text = format!(
+                r#"
+[site]
+organization = "Example Lab"
+[site.address]
+street = "1 Main St"
+city = "Springfield"
+region = "IL"
+postal_code = "62701"
+country = "US"
+[site.contact]
+first_name = "Ops"
+last_name = "Desk"
+phone = "+1 217 555 0100"
+email = "ops@example.org"
+[site.alternate_contact]
+first_name = "Night"
+last_name = "Shift"
+phone = "+1 217 555 0101"
+email = "night@example.org"
+
+[[operators]]
+id = "ada"
+first_name = "Ada"
+last_name = "Lovelace"
+
+[[systems]]
+name = "compute"
+serial = "SN0001"
+contract = "CN0001"
+cmdb_ci = "ci-0001"
+
+[gsem]
+environment = "dev"
+[gsem.dev]
+base_url = "{gsem}"
+agent_key = {{ file = "secrets/agent-key" }}
+remote_agent_name = "SFDC_Train_REST_P042"
+remote_agent_type = "CUSTOMER"
+client_cert = "certs/client.crt"
+client_key = "certs/client.key"
+ca_bundle = "certs/ca.crt"
+request_timeout = "5s"
+poll_interval = "100ms"
+backoff_start = "10ms"
+backoff_cap = "100ms"
+
+[servicenow]
+instance_url = "{sn}/"
+allow_insecure_http = true
+user = "{user}"
+password = {{ file = "secrets/sn-password" }}
+request_timeout = "5s"
+poll_interval = "100ms"
+backoff_start = "10ms"
+backoff_cap = "100ms"
+
+[store]
+path = "casebridge.db"
+"#,
+                gsem = gsem.base_url(),
+                sn = sn.base_url(),
+                user = INTEGRATION_USER,
+            );
+            let path = dir.path().join("config.toml");
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let settings = casebridge::config::load(&path).unwrap();
+            let engine = Engine::start(&settings, StoreKind::Real).await.unwrap();
+            Both {
+                gsem,
+                sn,
+                engine,
+                _dir: dir,
+            }
+        }
+
+        pub fn case(&self, id: i64) -> CaseRow {
+            self.engine
+                .store()
+                .lock()
+                .unwrap()
+                .case_by_id(id)
+                .unwrap()
+                .unwrap()
+        }
+
+        /// An incident with a case opened through the engine and accepted
+        /// by the GSEM simulator as HPE case [`PID`].
+        pub async fn paired(&self, title: &str) -> (String, CaseRow) {
+            let number = self
+                .sn
+                .create_incident(&NewIncident::new(title))
+                .unwrap()
+                .get("number")
+                .to_owned();
+            let (case, _) = self
+                .engine
+                .actions()
+                .open_case(open_case(&number), chrono::Utc::now())
+                .await
+                .unwrap();
+            let accepted = tokio::time::timeout(Duration::from_secs(20), async {
+                loop {
+                    let c = self.case(case.id);
+                    if c.state == 5 && c.provider_id.as_deref() == Some(PID) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+            })
+            .await;
+            assert!(
+                accepted.is_ok(),
+                "HPE did not accept: case {:?}, GSEM saw {:?}",
+                self.case(case.id),
+                self.gsem
+                    .received()
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .map(|r| (r.status, r.transaction.clone(), r.ack.clone()))
+                    .collect::<Vec<_>>()
+            );
+            // The sync announced it on the incident.
+            wait("the acceptance is on the incident", || {
+                self.our_entries(&number)
+                    .iter()
+                    .any(|e| e.contains("HPE accepted the support case"))
+            })
+            .await;
+            (number, self.case(case.id))
+        }
+
+        /// The Comments of the PROVIDE PROBLEM INFORMATION messages the GSEM
+        /// simulator accepted for the case, in order of arrival.
+        pub fn notes_at_gsem(&self, case: &CaseRow) -> Vec<String> {
+            self.gsem
+                .received()
+                .into_iter()
+                .filter(|r| r.is_accepted() && r.transaction.as_deref() == Some(PPI))
+                .filter(|r| r.requester_id.as_deref() == Some(case.requester_id.as_str()))
+                .map(|r| r.comment.unwrap_or_default())
+                .collect()
+        }
+
+        /// Journal values written by the integration user, oldest first.
+        pub fn our_entries(&self, number: &str) -> Vec<String> {
+            let mut entries = self.sn.journal(number).unwrap();
+            entries.reverse();
+            entries
+                .into_iter()
+                .filter(|e| e.sys_created_by == INTEGRATION_USER)
+                .map(|e| e.value)
+                .collect()
+        }
+
+        pub async fn stop(self) {
+            self.engine.stop().await;
+            self.gsem.shutdown().await;
+        }
+    }
+
+    fn open_case(incident: &str) -> OpenCase {
+        OpenCase {
+            case: NewCase {
+                incident_number: incident.into(),
+                severity: "MAJOR".into(),
+                title: "Node down".into(),
+                description: "x1000c0s0b0n0 does not boot".into(),
+                system_id: None,
+                opened_by: "ada".into(),
+            },
+            requester: Requester {
+                organization_name: "Example Lab".into(),
+                address: Address {
+                    geo_address1: "1 Main St".into(),
+                    city: "Springfield".into(),
+                    region: "IL".into(),
+                    postal_code: "62701".into(),
+                    country: "US".into(),
+                },
+                person: Person {
+                    first_name: "Ada".into(),
+                    last_name: "Lovelace".into(),
+                    phone: "+1 217 555 0100".into(),
+                    email: "ops@example.org".into(),
+                },
+                alternate: None,
+            },
+            contract: "CN0001".into(),
+            serial: "SN0001".into(),
+        }
+    }
+
+    /// Waits up to 20 s for `done`.
+    pub async fn wait(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Long enough for several rounds of every poller (100 ms each).
+    pub async fn settle() {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_comments_reach_gsem_once_in_order_and_hpe_notes_do_not_come_back() {
+    let rig = both::Both::start(SimConfig::default()).await;
+    let (number, case) = rig.paired("Node x1000c0s0b0n0 down").await;
+    for text in ["first", "second", "third"] {
+        rig.sn.add_comment(&number, "jsmith", text).unwrap();
+    }
+    rig.sn
+        .add_work_note(&number, "jsmith", "internal only")
+        .unwrap();
+    both::wait("three notes at GSEM", || {
+        rig.notes_at_gsem(&case).len() >= 3
+    })
+    .await;
+    both::settle().await;
+    assert_eq!(rig.notes_at_gsem(&case), ["first", "second", "third"]);
+
+    rig.gsem.hpe_note(PID, "Part 867 shipped").unwrap();
+    let expected = format!("[HPE {PID}] Part 867 shipped");
+    both::wait("HPE's note on the incident", || {
+        rig.our_entries(&number).contains(&expected)
+    })
+    .await;
+    both::settle().await;
+    let ours = rig.our_entries(&number);
+    assert_eq!(
+        ours.iter().filter(|e| **e == expected).count(),
+        1,
+        "{ours:?}"
+    );
+    assert_eq!(ours.last(), Some(&expected));
+    // Nothing went back to GSEM: still exactly the three comments.
+    assert_eq!(rig.notes_at_gsem(&case), ["first", "second", "third"]);
+    // A comment after HPE's note is still delivered, once, after the others.
+    rig.sn.add_comment(&number, "jsmith", "fourth").unwrap();
+    both::wait("the fourth note", || rig.notes_at_gsem(&case).len() >= 4).await;
+    both::settle().await;
+    assert_eq!(
+        rig.notes_at_gsem(&case),
+        ["first", "second", "third", "fourth"]
+    );
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_hostile_and_huge_text_survives_both_ways() {
+    let rig = both::Both::start(SimConfig::default()).await;
+    let (number, case) = rig.paired("hostile text").await;
+    let hostile = "He said \"no\" \\ 'yes'\r\nline two\ttab \u{0} NUL 🚀👩‍💻 עברית مرحبا \u{202E}reversed\u{202C}";
+    let big: String = "0123456789abcdef".repeat(4096); // 64 KiB
+    assert_eq!(big.len(), 64 * 1024);
+    rig.sn.add_comment(&number, "jsmith", hostile).unwrap();
+    rig.sn.add_comment(&number, "jsmith", &big).unwrap();
+    both::wait("both comments at GSEM", || {
+        rig.notes_at_gsem(&case).len() >= 2
+    })
+    .await;
+    rig.gsem.hpe_note(PID, hostile).unwrap();
+    rig.gsem.hpe_note(PID, &big).unwrap();
+    let big_entry = format!("[HPE {PID}] {big}");
+    both::wait("both HPE notes on the incident", || {
+        rig.our_entries(&number).contains(&big_entry)
+    })
+    .await;
+    both::settle().await;
+    assert_eq!(rig.notes_at_gsem(&case), [hostile.to_owned(), big.clone()]);
+    let ours = rig.our_entries(&number);
+    assert_eq!(
+        ours[ours.len() - 2..],
+        [format!("[HPE {PID}] {hostile}"), big_entry]
+    );
+    rig.stop().await;
 }
