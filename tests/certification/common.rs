@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -72,10 +72,6 @@ impl Rng {
     /// Uniform in `0..n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
-    }
-
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
     }
 
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
@@ -484,13 +480,22 @@ pub async fn wait_until(what: &str, ctx: &str, timeout: Duration, condition: imp
 }
 
 /// Polls `condition` every 25 ms; false if it did not hold within `timeout`.
-pub async fn try_wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+pub async fn try_wait_until(timeout: Duration, condition: impl FnMut() -> bool) -> bool {
+    try_wait_every(Duration::from_millis(25), timeout, condition).await
+}
+
+/// Polls `condition` every `every`; false if it did not hold within `timeout`.
+pub async fn try_wait_every(
+    every: Duration,
+    timeout: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> bool {
     let deadline = Instant::now() + timeout;
     while !condition() {
         if Instant::now() >= deadline {
             return false;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(every).await;
     }
     true
 }
@@ -566,9 +571,4 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 pub fn json(bytes: &[u8]) -> serde_json::Value {
     serde_json::from_slice(bytes).unwrap()
-}
-
-/// The path of a file in the rig's directory.
-pub fn path_in(rig: &Rig, name: &str) -> PathBuf {
-    Path::new(rig.dir.path()).join(name)
 }
