@@ -1220,20 +1220,11 @@ async fn t4_oversized_push_blocks_until_restart_with_a_higher_limit() {
     drop(store);
     engine.stop().await;
     rig.write_config("8MiB");
-    // `Engine::stop` may return while a push connection task still holds
-    // the store (see `engine_stop_releases_the_store_at_once`): a process
-    // restart never meets that, so wait for the lock here.
-    let stopped = std::time::Instant::now();
-    let engine = loop {
-        match Engine::start(&rig.settings(), StoreKind::Real).await {
-            Ok(engine) => break engine,
-            Err(e) if stopped.elapsed() < Duration::from_secs(15) => {
-                eprintln!("restart refused {:?} after stop: {e}", stopped.elapsed());
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("{e} ({ctx})"),
-        }
-    };
+    // `Engine::stop` waits for every push connection, so the store is free
+    // for an in-process restart at once (`engine_stop_releases_the_store_at_once`).
+    let engine = Engine::start(&rig.settings(), StoreKind::Real)
+        .await
+        .unwrap_or_else(|e| panic!("{e} ({ctx})"));
     let store = engine.store().clone();
     wait_until("the blocked messages processed", &ctx, long, || {
         hpe_journal(&store, opened.id).len() == 3
@@ -1258,12 +1249,11 @@ async fn t4_oversized_push_blocks_until_restart_with_a_higher_limit() {
     engine.stop().await;
 }
 
-/// Engine bug, found by the certification: `Engine::stop` says it waits for
-/// every task, but each push connection runs in a task of its own that holds
-/// the store and is never awaited; one still in its TLS handshake keeps the
+/// Found by the certification: every push connection runs in a task of its
+/// own that holds the store; one still in its TLS handshake used to keep the
 /// store (and the one-engine lock) for up to 10 s after `stop` returned, so
-/// an in-process restart (the console reloading its config) is refused with
-/// "locked".
+/// an in-process restart (the console reloading its config) was refused
+/// with "locked". `stop` now waits for every connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_stop_releases_the_store_at_once() {
     let seed = seed("engine_stop_releases_the_store");

@@ -27,7 +27,7 @@ use rustls::server::WebPkiClientVerifier;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use super::health::Health;
@@ -154,6 +154,9 @@ fn server_config(webhook: &Webhook) -> Result<rustls::ServerConfig, PushError> {
     Ok(config)
 }
 
+/// Accepts connections until shutdown, then waits for every connection
+/// task: each holds the store, so once this returns nothing of the receiver
+/// keeps the store (and its engine lock) open.
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
@@ -161,9 +164,12 @@ async fn accept_loop(
     path: String,
     mut shutdown: Shutdown,
 ) {
+    let mut connections = JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
+            // Reap finished connections so the set stays small.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -172,39 +178,60 @@ async fn accept_loop(
                 }
             },
         };
-        let acceptor = acceptor.clone();
-        let shared = shared.clone();
-        let path = path.clone();
-        let mut shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::warn!(%peer, error = %e, "gsem webhook: TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let client_cert = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .is_some_and(|c| !c.is_empty());
-            let router = Router::new().route(&path, post(receive)).with_state(Conn {
-                shared,
-                client_cert,
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(router));
-            tokio::select! {
-                served = connection => {
-                    if let Err(e) = served {
-                        tracing::debug!(%peer, error = %e, "gsem webhook: connection ended");
-                    }
-                }
-                _ = shutdown.changed() => {}
+        connections.spawn(serve_connection(
+            stream,
+            peer,
+            acceptor.clone(),
+            shared.clone(),
+            path.clone(),
+            shutdown.clone(),
+        ));
+    }
+    // Every connection task watches the same signal and ends at once.
+    while connections.join_next().await.is_some() {}
+}
+
+/// One connection: the TLS handshake, then HTTP/1.1 until it closes or the
+/// engine stops. Stopping mid-request is safe: a body is answered only once
+/// committed, so GSEM delivers an unanswered one again.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    shared: Shared,
+    path: String,
+    mut shutdown: Shutdown,
+) {
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+    let tls = tokio::select! {
+        _ = shutdown.changed() => return,
+        handshake = handshake => match handshake {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::warn!(%peer, error = %e, "gsem webhook: TLS handshake failed");
+                return;
             }
-        });
+            Err(_) => return,
+        },
+    };
+    let client_cert = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .is_some_and(|c| !c.is_empty());
+    let router = Router::new().route(&path, post(receive)).with_state(Conn {
+        shared,
+        client_cert,
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(router));
+    tokio::select! {
+        served = connection => {
+            if let Err(e) = served {
+                tracing::debug!(%peer, error = %e, "gsem webhook: connection ended");
+            }
+        }
+        _ = shutdown.changed() => {}
     }
 }
 
