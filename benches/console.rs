@@ -234,7 +234,9 @@ fn build_store(path: &Path, scale: Scale) -> anyhow::Result<()> {
             .collect::<Result<Vec<_>, _>>()?;
         let others = scale.cases - 1;
         for i in 0..scale.cases {
-            // Case 0 is the busy one and the newest; the others go back 90 days.
+            // Case 0 is the busy one and the newest; the others go back 90
+            // days. Every event of a case is older than its `updated`, so the
+            // list's order is the cases' order.
             let updated = if i == 0 {
                 now - 60_000
             } else {
@@ -304,7 +306,7 @@ fn build_store(path: &Path, scale: Scale) -> anyhow::Result<()> {
                 };
                 let task_id = format!("WO-{}-{t}", case.id);
                 for (k, status) in statuses.iter().enumerate() {
-                    let at = opened + i64::try_from(k + 1)? * 3_600_000;
+                    let at = updated - i64::try_from(statuses.len() - k)? * 1_200_000;
                     tx.record_task_event(
                         case.id,
                         &TaskUpdate {
@@ -334,7 +336,7 @@ fn build_store(path: &Path, scale: Scale) -> anyhow::Result<()> {
                 };
                 let order_id = format!("PO-{}-{p}", case.id);
                 for (k, status) in statuses.iter().enumerate() {
-                    let at = opened + i64::try_from(k + 1)? * 7_200_000;
+                    let at = updated - i64::try_from(statuses.len() - k)? * 1_500_000;
                     tx.record_part_event(
                         case.id,
                         &PartUpdate {
