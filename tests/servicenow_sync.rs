@@ -1053,3 +1053,86 @@ async fn end_to_end_hostile_and_huge_text_survives_both_ways() {
     );
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn a_blocked_journal_falls_back_to_the_display_value_text_when_configured() {
+    // The simulator shows times in Pacific time, as the API user's profile says.
+    let rig = Rig::with(SimConfig::default(), |c| {
+        c.servicenow.journal_fallback_to_display_value = true;
+        c.servicenow.time_zone = chrono_tz::America::Los_Angeles;
+    })
+    .await;
+    // Blocked from the start: no entry of ours is known to probe with.
+    rig.sim.set_journal_acl_blocked(true);
+    let (number, case, mut engine) = paired(&rig).await;
+    let health = engine.health();
+    rig.sim.add_comment(&number, "jsmith", "first").unwrap();
+    rig.sim
+        .add_comment(
+            &number,
+            "jsmith",
+            "second\nwith 2026-01-01 00:00:00 - X (Additional comments)",
+        )
+        .unwrap();
+    rig.sim.add_comment(&number, "jsmith", "first").unwrap();
+    rig.sim
+        .add_comment(&number, "jsmith", &format!("[HPE {PID}] pasted back"))
+        .unwrap();
+    rounds(&mut engine, 3).await;
+    assert!(health.borrow().journal_blocked);
+    // The same text by the same person in the same second is one entry.
+    let sent = [
+        "first",
+        "second\nwith 2026-01-01 00:00:00 - X (Additional comments)",
+    ];
+    // Our own announcements (by "casebridge Integration") are not sent.
+    assert_eq!(rig.notes_sent(case.id), sent);
+    let journal = rig.store().journal_for_case(case.id).unwrap();
+    let from_sn: Vec<_> = journal
+        .iter()
+        .filter(|j| j.entry.origin == Origin::ServiceNow)
+        .map(|j| (j.entry.author.as_str(), j.entry.remote_id.clone().unwrap()))
+        .collect();
+    assert_eq!(from_sn.len(), 2);
+    assert!(
+        from_sn
+            .iter()
+            .all(|(author, id)| *author == "jsmith" && id.starts_with("text:"))
+    );
+    // Re-read, restarted, or read again once the ACL is fixed: nothing twice.
+    rounds(&mut engine, 3).await;
+    let mut restarted = rig.engine();
+    rounds(&mut restarted, 2).await;
+    assert_eq!(rig.notes_sent(case.id), sent);
+    rig.sim.set_journal_acl_blocked(false);
+    rig.sim
+        .add_comment(&number, "jsmith", "after the fix")
+        .unwrap();
+    let restarted_health = restarted.health();
+    rounds(&mut restarted, 2).await;
+    assert!(!restarted_health.borrow().journal_blocked);
+    let mut all = sent.to_vec();
+    all.push("after the fix");
+    assert_eq!(rig.notes_sent(case.id), all);
+}
+
+#[tokio::test]
+async fn without_the_fallback_a_blocked_journal_sends_nothing() {
+    let rig = Rig::new().await;
+    rig.sim.set_journal_acl_blocked(true);
+    let (number, case, mut engine) = paired(&rig).await;
+    rig.sim.add_comment(&number, "jsmith", "unseen").unwrap();
+    rounds(&mut engine, 3).await;
+    assert!(rig.notes_sent(case.id).is_empty());
+    // Our own announcements could not be read back: reported.
+    let health = engine.health();
+    assert!(health.borrow().journal_blocked);
+    assert!(
+        health
+            .borrow()
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("journal_fallback_to_display_value")
+    );
+}

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use super::display;
 use super::health::ServiceNowHealth;
 use super::hpe::{self, Queued};
 use super::ledger::{self, Done, Ledger};
@@ -23,7 +24,7 @@ use crate::gsem::backoff::{Backoff, jitter};
 use crate::gsem::shared::{SharedStore, Shutdown, now_ms, sleep_or_stop, stopping, with_store};
 use crate::servicenow::{
     ClientOptions, Display, INCIDENT, JOURNAL, Query, Record, SnError, TableClient, TableDef,
-    TlsRoots, format_datetime, incident, journal, parse_datetime,
+    TlsRoots, USER, format_datetime, incident, journal, parse_datetime, user,
 };
 use crate::sis::{MessageBuilder, TransactionName};
 use crate::store::prelude::*;
@@ -171,6 +172,8 @@ struct PollState {
     saved_marks: Option<String>,
     /// Incidents whose journal must be read (changed, not read yet).
     journal_due: HashSet<String>,
+    /// The fallback's authors: display name → user name.
+    user_names: HashMap<String, String>,
     /// Comments in arrival order: (created on, arrival) → comment.
     held: BTreeMap<(NaiveDateTime, u64), Held>,
     arrivals: u64,
@@ -372,7 +375,18 @@ impl ServiceNowSync {
         query: &Query,
         fields: &[&'static str],
     ) -> Result<Vec<Record>, SyncError> {
-        let mut pager = self.client.pages(table, query, fields, Display::VALUES)?;
+        self.read_all_as(table, query, fields, Display::VALUES)
+            .await
+    }
+
+    async fn read_all_as(
+        &self,
+        table: &TableDef,
+        query: &Query,
+        fields: &[&'static str],
+        display: Display,
+    ) -> Result<Vec<Record>, SyncError> {
+        let mut pager = self.client.pages(table, query, fields, display)?;
         let mut out = Vec::new();
         while let Some(page) = retrying!(self, pager.next_page()) {
             out.extend(page);
@@ -617,6 +631,7 @@ impl ServiceNowSync {
                 .order_by(journal::SYS_CREATED_ON);
             rows.extend(self.read_all(&JOURNAL, &q, JOURNAL_FIELDS).await?);
         }
+        let mut entries: Vec<(String, SnComment)> = rows.iter().filter_map(journal_entry).collect();
         if rows.is_empty() {
             let known: Vec<String> = due
                 .iter()
@@ -624,16 +639,30 @@ impl ServiceNowSync {
                 .flat_map(|i| i.ledger.claimed())
                 .take(PROBE_IDS)
                 .collect();
-            if !known.is_empty() && !self.journal_readable(&known).await? {
-                // Not silence: the entries are there and we cannot see them.
-                // The incidents stay due until the journal can be read.
+            let mut blocked = !known.is_empty() && !self.journal_readable(&known).await?;
+            if self.config.servicenow.journal_fallback_to_display_value {
+                // The text shows what the table hides: entries in the window
+                // that `sys_journal_field` did not list mean it is blocked,
+                // even before any entry of ours is known to probe with.
+                let from_text = self.read_journal_text(&ids, since).await?;
+                blocked |= !from_text.is_empty();
+                if blocked {
+                    entries = from_text;
+                }
+            }
+            if blocked {
                 self.set_journal_blocked(true);
-                return Ok(0);
+                if entries.is_empty() {
+                    // Not silence: the entries are there and we cannot see
+                    // them. The incidents stay due until the journal can be
+                    // read.
+                    return Ok(0);
+                }
             }
         } else {
             self.set_journal_blocked(false);
         }
-        let count = rows.len();
+        let count = entries.len();
         for (id, from) in &due {
             self.state.journal_due.remove(id);
             let mark = self.state.journal_marks.entry(id.clone()).or_insert(*from);
@@ -645,11 +674,7 @@ impl ServiceNowSync {
             .values()
             .map(|h| h.comment.sys_id.clone())
             .collect();
-        for row in rows {
-            let Some(entry) = journal_entry(&row) else {
-                continue;
-            };
-            let (incident_sys_id, comment) = entry;
+        for (incident_sys_id, comment) in entries {
             if let Some(mark) = self.state.journal_marks.get_mut(&incident_sys_id) {
                 *mark = (*mark).max(comment.created_on);
             }
@@ -667,6 +692,109 @@ impl ServiceNowSync {
             );
         }
         Ok(count)
+    }
+
+    /// The fallback: the journal entries of `incidents` from `since` on,
+    /// split out of the incidents' display values, oldest first. Authors
+    /// are turned back into user names where `sys_user` knows the display
+    /// name, so that our own entries are recognised and an entry read both
+    /// ways has one identity.
+    async fn read_journal_text(
+        &mut self,
+        incidents: &[&str],
+        since: NaiveDateTime,
+    ) -> Result<Vec<(String, SnComment)>, SyncError> {
+        let sn = &self.config.servicenow;
+        let element = sn.comment_journal.field();
+        let label = display::label(sn.comment_journal);
+        let time_zone = sn.time_zone;
+        let mut found: Vec<(String, display::TextEntry)> = Vec::new();
+        for chunk in incidents.chunks(IN_CHUNK) {
+            let q = Query::new().is_in(incident::SYS_ID, chunk);
+            let records = self
+                .read_all_as(
+                    &INCIDENT,
+                    &q,
+                    &[incident::SYS_ID, element],
+                    Display::DISPLAY,
+                )
+                .await?;
+            for record in records {
+                let Some(sys_id) = record.sys_id().map(str::to_owned) else {
+                    continue;
+                };
+                let text = record.text(element).unwrap_or_default();
+                found.extend(
+                    display::parse(text, label, time_zone)
+                        .into_iter()
+                        .map(|e| (sys_id.clone(), e)),
+                );
+            }
+        }
+        let names: Vec<String> = found
+            .iter()
+            .map(|(_, e)| e.author.clone())
+            .filter(|a| !self.state.user_names.contains_key(a))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in names.chunks(IN_CHUNK) {
+            let q = Query::new().is_in(user::NAME, chunk);
+            let users = self
+                .read_all(&USER, &q, &[user::NAME, user::USER_NAME])
+                .await?;
+            let mut by_name: HashMap<String, Vec<String>> = HashMap::new();
+            for u in &users {
+                if let (Some(name), Some(user_name)) = (u.text(user::NAME), u.text(user::USER_NAME))
+                {
+                    by_name
+                        .entry(name.to_owned())
+                        .or_default()
+                        .push(user_name.to_owned());
+                }
+            }
+            for name in chunk {
+                // Two users of one display name cannot be told apart: the
+                // name stays as shown.
+                let user_name = match by_name.get(name).map(Vec::as_slice) {
+                    Some([one]) => one.clone(),
+                    _ => name.clone(),
+                };
+                self.state.user_names.insert(name.clone(), user_name);
+            }
+        }
+        let mut by_incident: BTreeMap<String, Vec<SnComment>> = BTreeMap::new();
+        for (sys_id, e) in found {
+            let created_by = self
+                .state
+                .user_names
+                .get(&e.author)
+                .cloned()
+                .unwrap_or(e.author);
+            by_incident.entry(sys_id).or_default().push(SnComment {
+                sys_id: String::new(),
+                created_on: e.created_on,
+                created_by,
+                text: e.text,
+            });
+        }
+        let mut out = Vec::new();
+        for (incident_sys_id, comments) in by_incident {
+            out.extend(
+                comments
+                    .into_iter()
+                    .filter(|c| c.created_on >= since)
+                    .map(|c| {
+                        let comment = SnComment {
+                            sys_id: c.key(),
+                            ..c
+                        };
+                        (incident_sys_id.clone(), comment)
+                    }),
+            );
+        }
+        out.sort_by_key(|(_, c)| c.created_on);
+        Ok(out)
     }
 
     fn set_journal_blocked(&self, blocked: bool) {
@@ -726,6 +854,7 @@ impl ServiceNowSync {
                     })
                     .await?;
                     input.known.insert(item.comment.sys_id.clone());
+                    input.known.insert(item.comment.key());
                     report.comments_not_sent += 1;
                 }
                 Route::Send { case_id } => {
@@ -747,11 +876,13 @@ impl ServiceNowSync {
                                 case.pending = pending;
                             }
                             input.known.insert(item.comment.sys_id.clone());
+                            input.known.insert(item.comment.key());
                             report.notes_queued += 1;
                             queued_any = true;
                         }
                         Queued::Duplicate => {
                             input.known.insert(item.comment.sys_id.clone());
+                            input.known.insert(item.comment.key());
                         }
                         // The case moved on since it was read: try again next round.
                         Queued::NotValid { pending } => {
@@ -1132,12 +1263,17 @@ fn load_inputs(store: &Store) -> Result<BTreeMap<String, PairInput>, SyncError> 
         for case in paired.cases {
             ledger.add_audit(&store.audit_for_case(case.id)?);
             let journal = store.journal_for_case(case.id)?;
-            known.extend(
-                journal
-                    .iter()
-                    .filter(|j| j.entry.origin == Origin::ServiceNow)
-                    .filter_map(|j| j.entry.remote_id.clone()),
-            );
+            for j in journal
+                .iter()
+                .filter(|j| j.entry.origin == Origin::ServiceNow)
+            {
+                known.extend(j.entry.remote_id.clone());
+                known.insert(display::entry_key(
+                    second_of(j.entry.event_at),
+                    &j.entry.author,
+                    &j.entry.text,
+                ));
+            }
             let hpe_notes = journal
                 .into_iter()
                 .filter(|j| j.entry.origin == Origin::Hpe)

@@ -7,6 +7,7 @@
 //! state and what was just read; [`engine`] polls, reads, and carries the
 //! plan out, with the [`ledger`] making journal writes safe to retry.
 
+pub mod display;
 pub mod ledger;
 pub mod plan;
 pub mod text;

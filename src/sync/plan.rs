@@ -80,6 +80,14 @@ pub struct SnComment {
     pub text: String,
 }
 
+impl SnComment {
+    /// Its identity by content ([`super::display::entry_key`]), the same
+    /// whether it was read from `sys_journal_field` or from the text.
+    pub fn key(&self) -> String {
+        super::display::entry_key(self.created_on, &self.created_by, &self.text)
+    }
+}
+
 /// Why a comment is not for HPE at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
@@ -173,8 +181,9 @@ fn newest_unfinished(cases: &[CaseView]) -> Option<&CaseView> {
     cases.iter().rev().find(|c| !is_finished(c.case.state))
 }
 
-/// Routes one ServiceNow journal entry. `known` holds the journal sys_ids
-/// already in casebridge's journal or claimed by a write of ours.
+/// Routes one ServiceNow journal entry. `known` holds the remote ids and
+/// content keys ([`SnComment::key`]) of the entries already in casebridge's
+/// journal, and the journal sys_ids claimed by a write of ours.
 pub fn route_comment(
     comment: &SnComment,
     cases: &[CaseView],
@@ -187,7 +196,7 @@ pub fn route_comment(
     if text::has_marker(&comment.text) {
         return Route::Skip(Skip::Marker);
     }
-    if known.contains(&comment.sys_id) {
+    if known.contains(&comment.sys_id) || known.contains(&comment.key()) {
         return Route::Skip(Skip::Known);
     }
     let Some(first) = cases.first() else {
