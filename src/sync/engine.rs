@@ -23,8 +23,8 @@ use super::{SyncConfig, SyncError};
 use crate::gsem::backoff::{Backoff, jitter};
 use crate::gsem::shared::{SharedStore, Shutdown, now_ms, sleep_or_stop, stopping, with_store};
 use crate::servicenow::{
-    ClientOptions, Display, INCIDENT, JOURNAL, Query, Record, SnError, TableClient, TableDef,
-    TlsRoots, USER, format_datetime, incident, journal, parse_datetime, user,
+    Display, INCIDENT, JOURNAL, Query, Record, SnError, TableClient, TableDef, USER,
+    format_datetime, incident, journal, parse_datetime, user,
 };
 use crate::sis::{MessageBuilder, TransactionName};
 use crate::store::prelude::*;
@@ -222,26 +222,7 @@ impl ServiceNowSync {
         gsem_notify: Arc<Notify>,
         shutdown: Shutdown,
     ) -> Result<Self, SyncError> {
-        let sn = &config.servicenow;
-        let tls_roots = match &sn.ca_bundle {
-            None => TlsRoots::Platform,
-            Some(path) => TlsRoots::PlatformAnd(std::fs::read(path).map_err(|source| {
-                SyncError::CaBundle {
-                    path: path.clone(),
-                    source,
-                }
-            })?),
-        };
-        let client = TableClient::new(
-            sn.instance_url.as_str(),
-            sn.auth.clone(),
-            ClientOptions {
-                timeout: sn.request_timeout,
-                page_size: sn.page_size,
-                tls_roots,
-                ..ClientOptions::default()
-            },
-        )?;
+        let client = crate::servicenow::client_for(&config.servicenow)?;
         Ok(Self::with_client(
             client,
             config,

@@ -17,14 +17,12 @@ pub mod health;
 pub mod hint;
 pub mod hpe;
 
-use std::path::PathBuf;
-
 pub use engine::{RoundReport, ServiceNowSync, SyncHandle};
 pub use health::ServiceNowHealth;
 
 use crate::config::Settings;
 use crate::gsem::actions::ActionError;
-use crate::servicenow::SnError;
+use crate::servicenow::{SetupError, SnError};
 use crate::sis::{ActivityTable, Destination};
 use crate::store::StoreError;
 
@@ -64,12 +62,8 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("cannot queue the message for HPE: {0}")]
     Action(#[from] ActionError),
-    #[error("cannot read servicenow.ca_bundle {path}: {source} (check the path)")]
-    CaBundle {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     #[error("the ServiceNow sync is stopping")]
     Stopped,
 }
