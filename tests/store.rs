@@ -64,7 +64,7 @@ fn open_creates_the_store_and_its_directory_at_the_current_version() {
     drop(store);
     assert!(path.is_file());
     assert_eq!(user_version(&path), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
 
     let conn = rusqlite::Connection::open(&path).unwrap();
     let mode: String = conn

@@ -946,8 +946,16 @@ struct Aggregate {
     latest: i64,
 }
 
+/// `ids`: only those cases (`None`: every case). The two shapes get their
+/// own SQL: a filter that may be NULL would keep SQLite from using the
+/// case_id indexes, and every one-case refresh would scan whole tables.
 fn aggregates(c: &Connection, ids: Option<&[i64]>) -> Result<HashMap<i64, Aggregate>, StoreError> {
     let filter = ids.map(|ids| serde_json::Value::from(ids.to_vec()).to_string());
+    let condition = if filter.is_some() {
+        "WHERE case_id IN (SELECT value FROM json_each(?1))"
+    } else {
+        ""
+    };
     let mut out: HashMap<i64, Aggregate> = HashMap::new();
     let queries = [
         "SELECT case_id, COUNT(*) FILTER (WHERE status IS NULL
@@ -959,12 +967,8 @@ fn aggregates(c: &Connection, ids: Option<&[i64]>) -> Result<HashMap<i64, Aggreg
         "SELECT case_id, 0, 0, MAX(created_at) FROM journal",
     ];
     for query in queries {
-        let sql = format!(
-            "{query} WHERE ?1 IS NULL OR case_id IN (SELECT value FROM json_each(?1))
-             GROUP BY case_id"
-        );
-        let mut stmt = c.prepare(&sql)?;
-        let rows = stmt.query_map([&filter], |r| {
+        let mut stmt = c.prepare_cached(&format!("{query} {condition} GROUP BY case_id"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(&filter), |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, u32>(1)?,
@@ -1130,9 +1134,8 @@ fn timeline_entry(
             let raw = match message_id {
                 Some(id) => s
                     .conn()
-                    .query_row("SELECT raw FROM inbox WHERE message_id = ?1", [id], |r| {
-                        r.get::<_, Vec<u8>>(0)
-                    })
+                    .prepare_cached("SELECT raw FROM inbox WHERE message_id = ?1")?
+                    .query_row([id], |r| r.get::<_, Vec<u8>>(0))
                     .optional()?
                     .map(|raw| String::from_utf8_lossy(&raw).into_owned()),
                 None => None,

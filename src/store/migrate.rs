@@ -11,6 +11,7 @@ use super::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_core.sql"),
     include_str!("migrations/0002_records_audit.sql"),
+    include_str!("migrations/0003_console_indexes.sql"),
 ];
 
 /// The schema version this build writes and understands.
