@@ -571,8 +571,10 @@ pub(crate) mod tests {
         let store = open_store(dir.path());
         let (_, seq) = queue_service_request(&store, "INC0000003");
         let running = start(&gw, &store);
-        wait_for("a failed attempt", || {
+        // The attempt is committed before health is updated: wait for both.
+        wait_for("a failed attempt, reported", || {
             outbox_state(&store, seq).attempts >= 2
+                && running.health.snapshot().outbound.last_error.is_some()
         })
         .await;
         let health = running.health.snapshot().outbound;
