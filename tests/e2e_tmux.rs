@@ -170,7 +170,7 @@ fn demo_console_opens_a_case_comments_and_quits_cleanly() {
 
     // The demo's list, with its banner.
     let screen = wait("the case list", 60, &|s| s.contains("Cases: open"));
-    assert!(screen.contains("DEMO (simulators)"), "{screen}");
+    assert!(screen.contains("DEMO: simulators only"), "{screen}");
     assert!(screen.contains("Waiting on us"), "{screen}");
 
     // n: the incident picker; the PDU incident has no case yet.

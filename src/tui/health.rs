@@ -28,7 +28,7 @@ pub fn render(
     };
     let mut segments: Vec<Span<'static>> = Vec::new();
     if h.demo {
-        segments.push(Span::styled("DEMO (simulators)", theme.warning()));
+        segments.push(Span::styled("DEMO: simulators only", theme.warning()));
     }
     if h.gsem_reachable {
         segments.push(Span::styled(
@@ -98,6 +98,13 @@ pub fn render(
         SyncMode::Pull => "pull",
         SyncMode::Push => "push",
     }));
+    if h.demo {
+        // Last, so that on a narrow terminal the sync health stays visible.
+        segments.push(Span::styled(
+            "for real use: casebridge --config PATH (see config.example.toml)",
+            theme.warning(),
+        ));
+    }
     let mut spans = Vec::with_capacity(segments.len() * 2);
     for (i, s) in segments.into_iter().enumerate() {
         if i > 0 {
