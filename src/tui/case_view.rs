@@ -1,8 +1,12 @@
 //! The case view: the narrative timeline beside the onsite-task and
-//! part-order panes (tabs below 120 columns). The timeline is wrapped once
-//! per detail or width change and kept, so a frame only slices it.
+//! part-order panes (tabs below 120 columns). The timeline is wrapped an
+//! entry at a time, the first time a frame or a scroll reaches it, and kept
+//! until the detail or the width changes: a case with thousands of entries
+//! costs a screenful of wrapping, not all of it, when it opens or refreshes.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -105,11 +109,23 @@ pub struct PaneState {
     pub expanded: BTreeSet<String>,
 }
 
-#[derive(Debug, Clone)]
-struct TimelineLine {
+/// The first visible timeline line: line `line` of entry `entry`'s lines
+/// (its header, its wrapped text, a blank).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Anchor {
     entry: usize,
-    header: bool,
-    line: Line<'static>,
+    line: usize,
+}
+
+/// Each entry's display lines once made, for the style and width in use.
+/// Filled from `&self` (a frame may reach entries no scroll did), which is
+/// only memoising: what a frame shows still follows from the detail, the
+/// width and the scroll position alone.
+#[derive(Debug, Clone, Default)]
+struct Wrapped {
+    width: usize,
+    style: Option<(Theme, Zone)>,
+    entries: RefCell<Vec<Option<Arc<[Line<'static>]>>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -117,9 +133,8 @@ pub struct CaseView {
     pub case: CaseId,
     pub detail: Option<Box<CaseDetail>>,
     pub pane: Pane,
-    lines: Vec<TimelineLine>,
-    wrapped_for: usize,
-    scroll: usize,
+    wrapped: Wrapped,
+    scroll: Anchor,
     /// Follow the newest entry until the operator scrolls up.
     follow: bool,
     pub tasks: PaneState,
@@ -182,9 +197,8 @@ impl CaseView {
             case,
             detail: None,
             pane: Pane::Timeline,
-            lines: Vec::new(),
-            wrapped_for: 0,
-            scroll: 0,
+            wrapped: Wrapped::default(),
+            scroll: Anchor::default(),
             follow: true,
             tasks: PaneState::default(),
             parts: PaneState::default(),
@@ -218,60 +232,127 @@ impl CaseView {
     }
 
     pub fn rewrap(&mut self, theme: &Theme, zone: &Zone, width: usize) {
-        self.wrapped_for = width;
-        self.lines.clear();
-        let Some(detail) = &self.detail else { return };
-        let body_width = width.saturating_sub(2);
-        for (i, entry) in detail.timeline.iter().enumerate() {
-            self.lines.push(TimelineLine {
-                entry: i,
-                header: true,
-                line: entry_header(entry, theme, zone),
-            });
-            for text in wrap(&entry.text, body_width) {
-                self.lines.push(TimelineLine {
-                    entry: i,
-                    header: false,
-                    line: Line::raw(format!("  {text}")),
-                });
-            }
-            self.lines.push(TimelineLine {
-                entry: i,
-                header: false,
-                line: Line::raw(""),
-            });
-        }
+        let count = self.entry_count();
+        self.wrapped = Wrapped {
+            width,
+            style: Some((*theme, *zone)),
+            entries: RefCell::new(vec![None; count]),
+        };
     }
 
     pub fn wrapped_for(&self) -> usize {
-        self.wrapped_for
+        self.wrapped.width
     }
 
-    fn max_scroll(&self, height: usize) -> usize {
-        self.lines.len().saturating_sub(height)
+    fn entry_count(&self) -> usize {
+        self.detail.as_ref().map_or(0, |d| d.timeline.len())
+    }
+
+    /// Entry `i`'s lines, made now if no frame or scroll needed them yet.
+    fn entry_lines(&self, i: usize) -> Arc<[Line<'static>]> {
+        let mut cache = self.wrapped.entries.borrow_mut();
+        if let Some(Some(lines)) = cache.get(i) {
+            return Arc::clone(lines);
+        }
+        let entry = self.detail.as_ref().and_then(|d| d.timeline.get(i));
+        let (Some(entry), Some((theme, zone))) = (entry, &self.wrapped.style) else {
+            return Arc::from(Vec::new());
+        };
+        let mut lines = vec![entry_header(entry, theme, zone)];
+        lines.extend(
+            wrap(&entry.text, self.wrapped.width.saturating_sub(2))
+                .into_iter()
+                .map(|text| Line::raw(format!("  {text}"))),
+        );
+        lines.push(Line::raw(""));
+        let lines: Arc<[Line<'static>]> = Arc::from(lines);
+        if let Some(slot) = cache.get_mut(i) {
+            *slot = Some(Arc::clone(&lines));
+        }
+        lines
+    }
+
+    /// The top line when the newest entry's last line ends the window.
+    fn bottom(&self, height: usize) -> Anchor {
+        let mut need = height;
+        for entry in (0..self.entry_count()).rev() {
+            let len = self.entry_lines(entry).len();
+            if len >= need {
+                return Anchor {
+                    entry,
+                    line: len - need,
+                };
+            }
+            need -= len;
+        }
+        Anchor::default()
     }
 
     /// First visible line, for a window of `height` lines.
-    fn top(&self, height: usize) -> usize {
+    fn top(&self, height: usize) -> Anchor {
+        let bottom = self.bottom(height);
         if self.follow {
-            self.max_scroll(height)
-        } else {
-            self.scroll.min(self.max_scroll(height))
+            return bottom;
+        }
+        // A narrower width or a new detail may have left the entry shorter.
+        let len = self.entry_lines(self.scroll.entry).len();
+        let line = self.scroll.line.min(len.saturating_sub(1));
+        bottom.min(Anchor {
+            entry: self.scroll.entry,
+            line,
+        })
+    }
+
+    /// `from` moved `delta` lines, no further than `bottom` or the first line.
+    fn step(&self, from: Anchor, delta: isize, bottom: Anchor) -> Anchor {
+        let Anchor {
+            mut entry,
+            mut line,
+        } = from;
+        let mut remaining = delta.unsigned_abs();
+        if delta >= 0 {
+            loop {
+                let len = self.entry_lines(entry).len();
+                if line + remaining < len {
+                    return bottom.min(Anchor {
+                        entry,
+                        line: line + remaining,
+                    });
+                }
+                if entry >= bottom.entry {
+                    return bottom;
+                }
+                remaining -= len - line;
+                entry += 1;
+                line = 0;
+            }
+        }
+        loop {
+            if remaining <= line {
+                return Anchor {
+                    entry,
+                    line: line - remaining,
+                };
+            }
+            if entry == 0 {
+                return Anchor::default();
+            }
+            remaining -= line + 1;
+            entry -= 1;
+            line = self.entry_lines(entry).len().saturating_sub(1);
         }
     }
 
     pub fn scroll_by(&mut self, delta: isize, height: usize) {
-        let top = self
-            .top(height)
-            .saturating_add_signed(delta)
-            .min(self.max_scroll(height));
+        let bottom = self.bottom(height);
+        let top = self.step(self.top(height), delta, bottom);
         self.scroll = top;
-        self.follow = top == self.max_scroll(height);
+        self.follow = top == bottom;
     }
 
     pub fn scroll_top(&mut self) {
-        self.scroll = 0;
-        self.follow = self.lines.is_empty();
+        self.scroll = Anchor::default();
+        self.follow = self.entry_count() == 0;
     }
 
     pub fn scroll_bottom(&mut self) {
@@ -281,8 +362,7 @@ impl CaseView {
     /// The entry whose lines start the view: what `raw` shows.
     pub fn current_entry(&self, height: usize) -> Option<&TimelineEntry> {
         let detail = self.detail.as_ref()?;
-        let line = self.lines.get(self.top(height))?;
-        detail.timeline.get(line.entry)
+        detail.timeline.get(self.top(height).entry)
     }
 
     fn rows(records: impl Iterator<Item = (String, usize)>, state: &PaneState) -> Vec<PaneRow> {
@@ -530,24 +610,32 @@ impl CaseView {
             frame.render_widget(Line::styled("Loading…", theme.pending()), inner);
             return;
         }
-        if self.lines.is_empty() {
+        if self.entry_count() == 0 {
             frame.render_widget(Line::styled("No entries yet.", theme.dim()), inner);
             return;
         }
         let height = usize::from(inner.height);
         let top = self.top(height);
-        let current = self.lines.get(top).map(|l| l.entry);
-        let lines: Vec<Line> = self.lines[top..]
-            .iter()
-            .take(height)
-            .map(|l| {
-                if l.header && Some(l.entry) == current && self.pane == Pane::Timeline {
-                    l.line.clone().patch_style(theme.selected())
-                } else {
-                    l.line.clone()
+        let mut lines: Vec<Line> = Vec::with_capacity(height);
+        for entry in top.entry..self.entry_count() {
+            let skip = if entry == top.entry { top.line } else { 0 };
+            let wrapped = self.entry_lines(entry);
+            for (i, line) in wrapped.iter().enumerate().skip(skip) {
+                if lines.len() == height {
+                    break;
                 }
-            })
-            .collect();
+                // The header of the entry that starts the view is the one
+                // `raw` would show.
+                if i == 0 && entry == top.entry && self.pane == Pane::Timeline {
+                    lines.push(line.clone().patch_style(theme.selected()));
+                } else {
+                    lines.push(line.clone());
+                }
+            }
+            if lines.len() == height {
+                break;
+            }
+        }
         frame.render_widget(Paragraph::new(lines), inner);
     }
 
