@@ -244,7 +244,20 @@ fn demo_console_opens_a_case_comments_and_quits_cleanly() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(tmux.pane("#{pane_dead_status}"), "0", "{}", tmux.screen());
+    // tmux marks the pane dead when its pty closes and learns the exit
+    // status only when it reaps the process: wait for the status itself.
+    let mut status = tmux.pane("#{pane_dead_status}");
+    while status.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        status = tmux.pane("#{pane_dead_status}");
+    }
+    assert_eq!(
+        status,
+        "0",
+        "exit status (signal: {:?}):\n{}",
+        tmux.pane("#{pane_dead_signal}"),
+        tmux.screen()
+    );
     assert_eq!(
         tmux.pane("#{alternate_on}"),
         "0",
