@@ -624,7 +624,12 @@ fn measure(dir: tempfile::TempDir, path: &Path, scale: Scale) -> anyhow::Result<
     let (link, engine_end) = ConsoleLink::pair();
     {
         let _entered = runtime.enter();
-        local::spawn(&engine, &rig.settings, OPERATOR, engine_end)?;
+        local::spawn(
+            local::EngineEnd::of(&engine),
+            &rig.settings,
+            OPERATOR,
+            engine_end,
+        )?;
     }
     let app = App::new(
         Settings::from_config(std::iter::empty())?,

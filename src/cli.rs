@@ -182,7 +182,12 @@ async fn demo_console() -> anyhow::Result<()> {
 async fn console(engine: &Engine, settings: &Settings, operator: &str) -> anyhow::Result<()> {
     let keys = crate::tui::Settings::from_config(&settings.ui.keys)?;
     let (link, engine_end) = crate::console::ConsoleLink::pair();
-    let local = crate::console::local::spawn(engine, settings, operator, engine_end)?;
+    let local = crate::console::local::spawn(
+        crate::console::local::EngineEnd::of(engine),
+        settings,
+        operator,
+        engine_end,
+    )?;
     // The console's end of the link goes with `run`, which ends the engine end.
     let outcome = crate::tui::run(link, keys).await;
     if let Err(error) = local.await {

@@ -138,7 +138,13 @@ path = "{store}"
         let settings = config::load(&config_path).unwrap();
         let engine = Engine::start(&settings, StoreKind::Real).await.unwrap();
         let (link, engine_link) = ConsoleLink::pair();
-        casebridge::console::local::spawn(&engine, &settings, "ada", engine_link).unwrap();
+        casebridge::console::local::spawn(
+            casebridge::console::local::EngineEnd::of(&engine),
+            &settings,
+            "ada",
+            engine_link,
+        )
+        .unwrap();
         Rig {
             _dir: dir,
             gsem,

@@ -87,24 +87,74 @@ enum Refused {
     Replaying(i64),
 }
 
+/// What the console's engine end works with: the parts of an engine
+/// running in this process, or the bare store of one running in another
+/// (the scripting CLI beside `serve`).
+pub struct EngineEnd {
+    store: SharedStore,
+    actions: Actions,
+    gsem_health: watch::Receiver<GsemHealth>,
+    sn_health: watch::Receiver<ServiceNowHealth>,
+    warnings: Vec<String>,
+}
+
+impl EngineEnd {
+    /// The engine running in this process.
+    pub fn of(engine: &Engine) -> Self {
+        EngineEnd {
+            store: Arc::clone(engine.store()),
+            actions: engine.actions().clone(),
+            gsem_health: engine.gsem_health(),
+            sn_health: engine.servicenow_health(),
+            warnings: engine.warnings().to_vec(),
+        }
+    }
+
+    /// The store of the engine configured by `settings`, opened beside it
+    /// without its lock. What is queued here is sent by that engine, which
+    /// looks for rows committed by other processes every second; the sync
+    /// health is that engine's to know, so it reads as unknown here.
+    pub fn beside(settings: &Settings) -> Result<Self, StoreError> {
+        let store = Store::open(&settings.store.path, crate::store::Role::Tool)?;
+        let store: SharedStore = Arc::new(Mutex::new(store));
+        let actions = Actions::new(
+            Arc::clone(&store),
+            sis::MessageBuilder::new(
+                crate::engine::destination(settings),
+                sis::ActivityTable::default(),
+            ),
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        // The senders go at once: `changed()` then reports them closed and
+        // the console end stops watching.
+        Ok(EngineEnd {
+            store,
+            actions,
+            gsem_health: watch::channel(GsemHealth::default()).1,
+            sn_health: watch::channel(ServiceNowHealth::default()).1,
+            warnings: Vec::new(),
+        })
+    }
+}
+
 /// Starts the console's engine end for `operator_id` (an `[[operators]]`
 /// id: the requester of the cases this console opens and the author of what
 /// it writes). The task sends [`Event::Snapshot`] first, then answers
 /// requests and pushes changes until the console drops its end of `link`.
 pub fn spawn(
-    engine: &Engine,
+    end: EngineEnd,
     settings: &Settings,
     operator_id: &str,
     link: EngineLink,
 ) -> Result<JoinHandle<()>, LocalError> {
-    let context = Context::new(settings, operator_id, engine.warnings())?;
+    let context = Context::new(settings, operator_id, &end.warnings)?;
     let local = Local {
-        store: Arc::clone(engine.store()),
-        actions: engine.actions().clone(),
+        store: end.store,
+        actions: end.actions,
         context: Arc::new(context),
         events: link.events,
-        gsem_health: engine.gsem_health(),
-        sn_health: engine.servicenow_health(),
+        gsem_health: end.gsem_health,
+        sn_health: end.sn_health,
         watcher: Arc::new(Mutex::new(Watcher::default())),
         started: Utc::now(),
         demo: false,

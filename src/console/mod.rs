@@ -8,9 +8,10 @@ pub mod local;
 mod protocol;
 pub mod rules;
 mod types;
+pub mod wire;
 
 pub use link::{ConsoleLink, EngineLink, LinkClosed};
-pub use protocol::{Event, OpenCase, Request, RequestId, Snapshot};
+pub use protocol::{Connection, Event, OpenCase, Request, RequestId, Snapshot};
 pub use types::{
     CaseDetail, CaseFlags, CaseId, CaseSummary, EntryStatus, Health, IncidentSummary, Origin,
     ParkedMessage, PartView, Priority, QuarantineEntry, RecordEvent, SyncMode, SystemChoice,

@@ -1,17 +1,20 @@
 //! The operations the console asks of the engine and what the engine
 //! reports back.
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
 use super::types::{
     CaseDetail, CaseId, CaseSummary, Health, IncidentSummary, ParkedMessage, Priority,
     QuarantineEntry, SystemChoice,
 };
 
 /// Chosen by the console for each request, echoed in the answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RequestId(pub u64);
 
 /// The open-case dialog's content.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenCase {
     pub incident: String,
     /// A configured system name.
@@ -23,7 +26,8 @@ pub struct OpenCase {
 
 /// An operation the console asks of the engine. Nothing here is awaited:
 /// the answer comes back as an [`Event`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum Request {
     /// Send the case's [`CaseDetail`] (and again whenever it changes while
     /// it is the case on screen).
@@ -80,7 +84,8 @@ pub enum Request {
 }
 
 /// What the engine reports. The console redraws from these alone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum Event {
     /// The whole picture, first on connect (and after a reconnect).
     Snapshot(Box<Snapshot>),
@@ -105,10 +110,33 @@ pub enum Event {
         request: RequestId,
         reason: String,
     },
+    /// Only from a remote engine: the connection to `serve` was lost or is
+    /// back. While lost, requests are refused with the reason and what was
+    /// shown stays on screen; a fresh [`Event::Snapshot`] follows the
+    /// reconnection.
+    Connection(Connection),
+}
+
+/// The state of the link to a remote engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Connection {
+    Connected {
+        /// The `serve` URL.
+        to: String,
+    },
+    Lost {
+        to: String,
+        since: DateTime<Utc>,
+        /// Why, in words (connection refused, TLS error, 401, …).
+        reason: String,
+        /// When the next attempt is made.
+        retry_at: Option<DateTime<Utc>>,
+    },
 }
 
 /// Everything the console needs to start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub cases: Vec<CaseSummary>,
     pub health: Health,

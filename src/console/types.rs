@@ -2,13 +2,16 @@
 //! a remote engine can send the same values over the wire.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 /// The engine's id of a case (stable for its life; not shown to operators).
 pub type CaseId = i64;
 
 /// The priority chosen in the open-case dialog, sent as HPE's
 /// `RequesterSeverity` through the `[severity]` map of the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 pub enum Priority {
     #[default]
     Normal,
@@ -55,7 +58,7 @@ pub fn is_finished(code: u8) -> bool {
 }
 
 /// Marks the list shows beside a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CaseFlags {
     /// Some message of ours is queued and not yet acknowledged.
     pub pending: bool,
@@ -68,7 +71,7 @@ pub struct CaseFlags {
 }
 
 /// One row of the case list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseSummary {
     pub id: CaseId,
     /// The ServiceNow incident number, e.g. `INC0012345`.
@@ -102,7 +105,7 @@ impl CaseSummary {
 }
 
 /// Where a timeline entry came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Origin {
     /// Written in casebridge by an operator.
     Local,
@@ -113,7 +116,7 @@ pub enum Origin {
 }
 
 /// Delivery of a timeline entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EntryStatus {
     /// Queued for HPE, not yet acknowledged.
     Pending,
@@ -129,7 +132,7 @@ pub enum EntryStatus {
 }
 
 /// One entry of a case's narrative timeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     pub id: i64,
     pub origin: Origin,
@@ -145,7 +148,7 @@ pub struct TimelineEntry {
 }
 
 /// One event of an onsite task or a part order (`gsem.md` §6).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordEvent {
     /// Canonical status, or HPE's word verbatim when `known` is false.
     pub status: String,
@@ -156,7 +159,7 @@ pub struct RecordEvent {
 }
 
 /// An onsite task of a case.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskView {
     pub task_id: String,
     /// Current status (of the newest event).
@@ -171,7 +174,7 @@ pub struct TaskView {
 }
 
 /// A part order of a case.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartView {
     pub order_id: String,
     pub part_number: Option<String>,
@@ -190,7 +193,7 @@ pub struct PartView {
 }
 
 /// Everything the case view shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseDetail {
     pub summary: CaseSummary,
     pub title: String,
@@ -204,7 +207,7 @@ pub struct CaseDetail {
 }
 
 /// An incident the open-case dialog can start from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncidentSummary {
     pub number: String,
     pub short_description: String,
@@ -216,7 +219,7 @@ pub struct IncidentSummary {
 }
 
 /// A configured HPE system the dialog offers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemChoice {
     pub name: String,
     pub serial: String,
@@ -232,7 +235,7 @@ impl SystemChoice {
 }
 
 /// How inbound messages reach us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum SyncMode {
     #[default]
     Pull,
@@ -240,7 +243,7 @@ pub enum SyncMode {
 }
 
 /// The sync health the console always shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub gsem_reachable: bool,
     /// Since when GSEM has been reachable (or not).
@@ -263,7 +266,7 @@ pub struct Health {
 }
 
 /// A message of ours that GSEM refused for good.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParkedMessage {
     /// Outbox sequence number.
     pub seq: i64,
@@ -278,7 +281,7 @@ pub struct ParkedMessage {
 }
 
 /// An inbound message that could not be applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuarantineEntry {
     pub id: i64,
     pub reason: String,

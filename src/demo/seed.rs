@@ -400,7 +400,7 @@ struct Console {
 impl Console {
     fn start(engine: &Engine, settings: &Settings) -> Result<Console, SeedError> {
         let (link, engine_end) = ConsoleLink::pair();
-        let task = local::spawn(engine, settings, OPERATOR, engine_end)?;
+        let task = local::spawn(local::EngineEnd::of(engine), settings, OPERATOR, engine_end)?;
         Ok(Console {
             link,
             task,

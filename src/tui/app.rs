@@ -20,7 +20,7 @@ use super::parked::{ParkedView, Tab};
 use super::theme::Theme;
 use crate::console::rules::{self, CloseKind};
 use crate::console::{
-    CaseSummary, Event, Health, IncidentSummary, OpenCase, ParkedMessage, Priority,
+    CaseSummary, Connection, Event, Health, IncidentSummary, OpenCase, ParkedMessage, Priority,
     QuarantineEntry, Request, RequestId, SystemChoice,
 };
 
@@ -320,6 +320,14 @@ impl App {
                 if let Some(label) = self.pending.remove(&request) {
                     self.info(format!("✓ {label}: queued"));
                 }
+            }
+            Event::Connection(Connection::Connected { to }) => {
+                self.info(format!("Connected to {to}"));
+            }
+            Event::Connection(Connection::Lost { to, reason, .. }) => {
+                self.error(format!(
+                    "Lost the connection to {to}: {reason}. Reconnecting; what you type is kept"
+                ));
             }
             Event::RequestFailed { request, reason } => {
                 let label = self.pending.remove(&request);
