@@ -10,6 +10,7 @@
 
 mod error;
 mod raw;
+pub mod remote;
 mod secret;
 mod settings;
 mod validate;
@@ -125,7 +126,7 @@ pub fn load_str(text: &str, path: &Path) -> Result<Settings, ConfigError> {
     validate::settings(raw, &file, default_data_dir())
 }
 
-fn parse(text: &str, file: &Path) -> Result<raw::RawConfig, ConfigError> {
+fn parse<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Result<T, ConfigError> {
     let deserializer = toml::Deserializer::parse(text).map_err(|e| syntax(text, file, &e))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let key = dotted(e.path());

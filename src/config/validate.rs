@@ -191,7 +191,12 @@ fn phone(key: &str, value: String) -> Checked<String> {
 
 /// An http(s) URL normalised to end in `/`, https unless plain http is
 /// allowed for a loopback host (tests and the demo).
-fn base_url(key: &str, value: String, allow_insecure_http: bool, fix: &str) -> Checked<Url> {
+pub(super) fn base_url(
+    key: &str,
+    value: String,
+    allow_insecure_http: bool,
+    fix: &str,
+) -> Checked<Url> {
     let mut url = Url::parse(value.trim())
         .map_err(|e| KeyError::new(key, format!("{value:?} is not a URL ({e})"), fix))?;
     let loopback = match url.host_str() {
@@ -330,8 +335,8 @@ fn reject_unused<T>(key: &str, value: &Option<T>, used_with: &str) -> Checked<()
     Ok(())
 }
 
-struct Checker<'a> {
-    base: &'a Path,
+pub(super) struct Checker<'a> {
+    pub(super) base: &'a Path,
 }
 
 impl Checker<'_> {
@@ -887,7 +892,7 @@ impl Checker<'_> {
         Ok(Store { path })
     }
 
-    fn ui(&self, raw: Option<RawUi>) -> Checked<Ui> {
+    pub(super) fn ui(&self, raw: Option<RawUi>) -> Checked<Ui> {
         let keys = raw.and_then(|u| u.keys).unwrap_or_default();
         for (action, key) in &keys {
             let mut chars = action.chars();
