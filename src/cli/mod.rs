@@ -1,23 +1,50 @@
 //! The command line: parsed here, dispatched into the library. `main.rs`
 //! only calls [`run`].
 
+mod error;
+mod output;
+mod script;
+mod session;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::{self, Settings};
 use crate::engine::{Engine, StoreKind};
 use crate::logging;
 use crate::sim::gsem::cli::GsemSimArgs;
 
+pub use error::ScriptError;
+pub use output::PriorityArg;
+pub use script::{
+    CaseArgs, CaseCommand, OpenArgs, OutboxArgs, OutboxCommand, QuarantineArgs, QuarantineCommand,
+    ScriptCommand, ScriptOptions,
+};
+
+/// The exit statuses, for `--help`.
+const EXIT_HELP: &str = "\
+Exit status: 0 success; 1 failed, or refused by the engine or the state table (the reason is on
+stderr), or `doctor` found a failing check; 2 the command line or the configuration is wrong;
+3 what the command names (case, incident, outbox message, quarantine entry) does not exist or is
+ambiguous; 4 the engine did not answer in time or cannot be reached.";
+
 /// casebridge: HPE support cases (GSEM) and ServiceNow incidents, kept in sync.
+///
+/// Without a subcommand, runs the console: on the site's config and engine,
+/// or on the embedded demo when no config file exists.
 #[derive(Debug, Parser)]
-#[command(name = "casebridge", version, about, long_about = None)]
+#[command(name = "casebridge", version, about, after_help = EXIT_HELP)]
 pub struct Cli {
     /// Configuration file (else $CASEBRIDGE_CONFIG, else the user config dir).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
+
+    /// The [[operators]] id to act as (else $CASEBRIDGE_OPERATOR, else the
+    /// login name when it is an id, else the only profile).
+    #[arg(long, global = true, value_name = "ID")]
+    pub operator: Option<String>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -31,6 +58,13 @@ pub enum Command {
     Serve,
     /// Run the simulators of HPE's GSEM gateway and of ServiceNow on loopback.
     Sim(Box<SimArgs>),
+    #[command(flatten)]
+    Script(ScriptCommand),
+    /// Print a shell completion script, e.g. `casebridge completions bash > /etc/bash_completion.d/casebridge`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `casebridge sim`.
@@ -55,6 +89,10 @@ pub mod exit {
     pub const FAILURE: u8 = 1;
     /// The command line or the configuration is wrong.
     pub const USAGE: u8 = 2;
+    /// What the command names does not exist, or names several things.
+    pub const NOT_FOUND: u8 = 3;
+    /// The engine did not answer in time, or cannot be reached.
+    pub const UNAVAILABLE: u8 = 4;
 }
 
 /// Runs the parsed command line; errors are printed on stderr with their
@@ -62,6 +100,26 @@ pub mod exit {
 pub fn run(cli: Cli) -> ExitCode {
     crate::tls::install_crypto_provider();
     let outcome = match cli.command {
+        Some(Command::Script(command)) => {
+            return ExitCode::from(
+                match run_script(cli.config.as_deref(), cli.operator.as_deref(), &command) {
+                    Ok(()) => exit::OK,
+                    Err(error) => {
+                        eprintln!("casebridge: {error}");
+                        error.exit_code()
+                    }
+                },
+            );
+        }
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "casebridge",
+                &mut std::io::stdout().lock(),
+            );
+            Ok(())
+        }
         Some(Command::Serve) => match load_settings(cli.config.as_deref()) {
             Ok(settings) => runtime().and_then(|rt| rt.block_on(serve(settings))),
             Err(error) => {
@@ -99,7 +157,8 @@ pub fn run(cli: Cli) -> ExitCode {
             .map(|found| found.map(|path| config::load(&path)))
         {
             Ok(None) => runtime().and_then(|rt| rt.block_on(demo_console())),
-            Ok(Some(Ok(settings))) => runtime().and_then(|rt| rt.block_on(real_console(settings))),
+            Ok(Some(Ok(settings))) => runtime()
+                .and_then(|rt| rt.block_on(real_console(settings, cli.operator.as_deref()))),
             Err(error) | Ok(Some(Err(error))) => {
                 eprintln!("casebridge: {error:#}");
                 return ExitCode::from(exit::USAGE);
@@ -113,6 +172,22 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(exit::FAILURE)
         }
     }
+}
+
+/// A scripting command on the site's engine, printing on stdout.
+fn run_script(
+    config: Option<&Path>,
+    operator: Option<&str>,
+    command: &ScriptCommand,
+) -> Result<(), ScriptError> {
+    let settings = load_settings(config).map_err(ScriptError::Config)?;
+    let operator = operator_id(&settings, operator).map_err(ScriptError::Config)?;
+    let source = session::Source::Local {
+        settings: &settings,
+        operator: &operator,
+    };
+    let runtime = runtime().map_err(ScriptError::Config)?;
+    runtime.block_on(script::run(command, &source, &mut std::io::stdout().lock()))
 }
 
 /// The settings from the config file that `--config`, `$CASEBRIDGE_CONFIG`
@@ -148,8 +223,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 /// The console on the site's engine, logging to the data dir's file only
 /// (the terminal is the console's).
-async fn real_console(settings: Settings) -> anyhow::Result<()> {
-    let operator = operator_id(&settings)?;
+async fn real_console(settings: Settings, operator: Option<&str>) -> anyhow::Result<()> {
+    let operator = operator_id(&settings, operator)?;
     let log_dir = settings.paths().data_dir.join("logs");
     let _log = logging::init(&log_dir, &settings.log.filter, logging::Sink::File)?;
     let engine = Engine::start(&settings, StoreKind::Real).await?;
@@ -196,9 +271,10 @@ async fn console(engine: &Engine, settings: &Settings, operator: &str) -> anyhow
     Ok(outcome?)
 }
 
-/// The operator profile this console writes as: `$CASEBRIDGE_OPERATOR`, else
-/// the login name when it is a profile's id, else the only profile.
-fn operator_id(settings: &Settings) -> anyhow::Result<String> {
+/// The operator profile this console writes as: `--operator`, else
+/// `$CASEBRIDGE_OPERATOR`, else the login name when it is a profile's id,
+/// else the only profile.
+fn operator_id(settings: &Settings, flag: Option<&str>) -> anyhow::Result<String> {
     let ids = || {
         settings
             .operators
@@ -207,6 +283,15 @@ fn operator_id(settings: &Settings) -> anyhow::Result<String> {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    if let Some(chosen) = flag {
+        return match settings.operator(chosen) {
+            Some(operator) => Ok(operator.id.clone()),
+            None => anyhow::bail!(
+                "--operator {chosen:?} is no [[operators]] id; use one of: {}",
+                ids()
+            ),
+        };
+    }
     if let Some(chosen) = std::env::var_os(OPERATOR_ENV) {
         let chosen = chosen.to_string_lossy().into_owned();
         return match settings.operator(&chosen) {
