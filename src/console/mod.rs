@@ -6,6 +6,7 @@
 mod link;
 pub mod local;
 mod protocol;
+pub mod remote;
 pub mod rules;
 mod types;
 pub mod wire;
