@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod engine;
 pub mod gsem;
 pub mod logging;
+pub mod serve;
 pub mod servicenow;
 pub mod sim;
 pub mod sis;

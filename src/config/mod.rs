@@ -12,6 +12,7 @@ mod error;
 mod raw;
 pub mod remote;
 mod secret;
+mod serve;
 mod settings;
 mod validate;
 mod values;
@@ -24,6 +25,9 @@ use serde_path_to_error::Segment;
 
 pub use error::{ConfigError, Origin};
 pub use secret::Secret;
+pub use serve::{
+    HashError, MIN_PASSWORD_CHARS, PasswordHash, Serve, ServeUser, Transport, hash_password,
+};
 pub use settings::*;
 
 use error::KeyError;

@@ -26,6 +26,7 @@ pub(crate) struct RawConfig {
     pub store: Option<RawStore>,
     pub log: Option<RawLog>,
     pub ui: Option<RawUi>,
+    pub serve: Option<super::serve::RawServe>,
 }
 
 #[derive(Deserialize)]

@@ -30,6 +30,8 @@ pub struct Settings {
     pub store: Store,
     pub log: Log,
     pub ui: Ui,
+    /// `[serve]`, when this host runs the console API.
+    pub serve: Option<super::serve::Serve>,
     pub(crate) paths: Paths,
 }
 

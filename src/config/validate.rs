@@ -15,7 +15,7 @@ use super::settings::*;
 use super::values::HumanDuration;
 use super::{LOG_ENV, defaults};
 
-type Checked<T> = Result<T, KeyError>;
+pub(super) type Checked<T> = Result<T, KeyError>;
 
 /// Turns the parsed file into settings, checking sections in file order so
 /// the first problem reported is the first in the file. Relative paths start
@@ -59,6 +59,7 @@ fn build(
         None => log_from_file(raw.log)?,
     };
     let ui = check.ui(raw.ui)?;
+    let serve = check.serve(raw.serve, &operators)?;
     let data_dir = match default_data_dir {
         Some(dir) => dir,
         None => store
@@ -78,6 +79,7 @@ fn build(
         store,
         log,
         ui,
+        serve,
         paths: Paths {
             config_file: config_file.to_path_buf(),
             config_dir,
@@ -117,15 +119,15 @@ fn log_from_file(raw: Option<RawLog>) -> Checked<Log> {
     Ok(Log { filter })
 }
 
-fn dur(value: Option<HumanDuration>, default: Duration) -> Duration {
+pub(super) fn dur(value: Option<HumanDuration>, default: Duration) -> Duration {
     value.map_or(default, |d| d.0)
 }
 
-fn required<T>(key: &str, value: Option<T>, fix: &str) -> Checked<T> {
+pub(super) fn required<T>(key: &str, value: Option<T>, fix: &str) -> Checked<T> {
     value.ok_or_else(|| KeyError::new(key, "required key is missing", fix))
 }
 
-fn text(key: &str, value: String) -> Checked<String> {
+pub(super) fn text(key: &str, value: String) -> Checked<String> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(KeyError::new(key, "is empty", "Write a value"));
@@ -273,7 +275,7 @@ fn listen_path(key: &str, value: Option<String>, default: &str) -> Checked<Strin
     Ok(value)
 }
 
-fn listen_addr(key: &str, value: String) -> Checked<SocketAddr> {
+pub(super) fn listen_addr(key: &str, value: String) -> Checked<SocketAddr> {
     value.trim().parse().map_err(|_| {
         KeyError::new(
             key,
@@ -324,7 +326,7 @@ fn sn_name(key: &str, value: Option<String>, default: &str) -> Checked<String> {
     Ok(value)
 }
 
-fn reject_unused<T>(key: &str, value: &Option<T>, used_with: &str) -> Checked<()> {
+pub(super) fn reject_unused<T>(key: &str, value: &Option<T>, used_with: &str) -> Checked<()> {
     if value.is_some() {
         return Err(KeyError::new(
             key,
@@ -345,7 +347,7 @@ impl Checker<'_> {
     }
 
     /// A file that must be readable now (certificates, keys, CA bundles).
-    fn readable_file(&self, key: &str, path: &Path) -> Checked<PathBuf> {
+    pub(super) fn readable_file(&self, key: &str, path: &Path) -> Checked<PathBuf> {
         let resolved = self.resolve(path);
         match std::fs::File::open(&resolved) {
             Ok(_) if resolved.is_file() => Ok(resolved),

@@ -66,6 +66,7 @@ mod inbox;
 mod journal;
 mod lock;
 mod meta;
+pub mod metrics;
 mod migrate;
 mod outbox;
 pub mod records;
