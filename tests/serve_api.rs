@@ -4,6 +4,7 @@
 //! simulator: logins, the failure delay, plain HTTP, the event stream,
 //! two sessions seeing each other's comment, and the metrics.
 
+use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +16,8 @@ use casebridge::console::wire::{
     SESSION_PATH, SessionGranted,
 };
 use casebridge::console::{
-    CaseDetail, CaseId, Event, OpenCase, Origin, Priority, Request, RequestId,
+    CaseDetail, CaseId, CaseSummary, EntryStatus, Event, OpenCase, Origin, Priority, Request,
+    RequestId,
 };
 use casebridge::engine::{Engine, StoreKind};
 use casebridge::serve::Server;
@@ -224,6 +226,8 @@ operator = "bob"
             response,
             buffer: Vec::new(),
             seen: Vec::new(),
+            cases: HashMap::new(),
+            details: HashMap::new(),
         }
     }
 
@@ -270,6 +274,9 @@ struct Stream {
     response: reqwest::Response,
     buffer: Vec<u8>,
     seen: Vec<Event>,
+    /// The latest summary and detail of each case, as the events left them.
+    cases: HashMap<CaseId, CaseSummary>,
+    details: HashMap<CaseId, CaseDetail>,
 }
 
 impl Stream {
@@ -321,12 +328,56 @@ impl Stream {
                 .next(deadline)
                 .await
                 .unwrap_or_else(|| panic!("the stream ended before {what}"));
+            match &event {
+                Event::Snapshot(s) => {
+                    for c in &s.cases {
+                        self.cases.insert(c.id, c.clone());
+                    }
+                }
+                Event::CaseChanged(c) => {
+                    self.cases.insert(c.id, c.clone());
+                }
+                Event::CaseDetail(d) => {
+                    self.details.insert(d.summary.id, (**d).clone());
+                }
+                _ => {}
+            }
             let picked = f(&event);
             self.seen.push(event);
             if let Some(picked) = picked {
                 return picked;
             }
         }
+    }
+
+    /// Waits until `case`'s latest summary satisfies `f`.
+    async fn case(&mut self, case: CaseId, what: &str, f: impl Fn(&CaseSummary) -> bool) {
+        if self.cases.get(&case).is_some_and(&f) {
+            return;
+        }
+        self.wait(what, |e| match e {
+            Event::CaseChanged(c) if c.id == case && f(c) => Some(()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Waits (at most `within`) until `case`'s latest detail gives a value.
+    async fn detail<T>(
+        &mut self,
+        case: CaseId,
+        what: &str,
+        within: Duration,
+        f: impl Fn(&CaseDetail) -> Option<T>,
+    ) -> T {
+        if let Some(found) = self.details.get(&case).and_then(&f) {
+            return found;
+        }
+        self.wait_for(what, within, &mut |e| match e {
+            Event::CaseDetail(d) if d.summary.id == case => f(d),
+            _ => None,
+        })
+        .await
     }
 
     async fn accepted(&mut self, request: u64) -> Option<CaseId> {
@@ -610,24 +661,13 @@ async fn two_sessions_see_each_others_comment_and_the_metrics_count_it() {
     );
     let case = ada_events.accepted(100).await.unwrap();
     // bob's stream sees the new case too.
-    bob_events
-        .wait("ada's case", |e| match e {
-            Event::CaseChanged(c) if c.id == case => Some(()),
-            _ => None,
-        })
-        .await;
+    bob_events.case(case, "ada's case", |_| true).await;
     ada_events
-        .wait("the acknowledged case", |e| match e {
-            Event::CaseChanged(c) if c.id == case && !c.flags.pending => Some(()),
-            _ => None,
-        })
+        .case(case, "the acknowledged case", |c| !c.flags.pending)
         .await;
     rig.gsem.hpe_accept(&rig.incident).unwrap();
     ada_events
-        .wait("HPE's acceptance", |e| match e {
-            Event::CaseChanged(c) if c.id == case && c.provider_id.is_some() => Some(()),
-            _ => None,
-        })
+        .case(case, "HPE's acceptance", |c| c.provider_id.is_some())
         .await;
 
     assert_eq!(
@@ -638,10 +678,7 @@ async fn two_sessions_see_each_others_comment_and_the_metrics_count_it() {
         202
     );
     bob_events
-        .wait("the case detail", |e| match e {
-            Event::CaseDetail(d) if d.summary.id == case => Some(()),
-            _ => None,
-        })
+        .detail(case, "the case detail", WAIT, |_| Some(()))
         .await;
     let text = "logs attached\nsee x1000c3s2b0";
     let posted = Instant::now();
@@ -666,20 +703,14 @@ async fn two_sessions_see_each_others_comment_and_the_metrics_count_it() {
             .map(|e| (e.author.clone(), e.status.clone()))
     };
     let (author, _) = bob_events
-        .wait_for("ada's comment", Duration::from_secs(10), &mut |e| match e {
-            Event::CaseDetail(d) if d.summary.id == case => note(d),
-            _ => None,
-        })
+        .detail(case, "ada's comment", Duration::from_secs(10), note)
         .await;
     assert!(posted.elapsed() < Duration::from_secs(10));
     assert_eq!(author, "ada");
     assert_eq!(ada_events.accepted(101).await, Some(case));
     bob_events
-        .wait("the comment sent", |e| match e {
-            Event::CaseDetail(d) if d.summary.id == case => {
-                note(d).filter(|(_, status)| *status == casebridge::console::EntryStatus::Sent)
-            }
-            _ => None,
+        .detail(case, "the comment sent", WAIT, |d| {
+            note(d).filter(|(_, status)| *status == EntryStatus::Sent)
         })
         .await;
 
