@@ -4,8 +4,8 @@
 
 use casebridge::console::rules::CloseKind;
 use casebridge::console::{
-    CaseFlags, CaseSummary, Event, Health, IncidentSummary, OpenCase, Priority, Request, RequestId,
-    Snapshot, SyncMode, SystemChoice,
+    CaseFlags, CaseSummary, Event, Health, IncidentSummary, OpenCase, ParkedMessage, Priority,
+    Request, RequestId, Snapshot, SyncMode, SystemChoice,
 };
 use casebridge::tui::clock::Zone;
 use casebridge::tui::dialogs::{Dialog, TextPurpose};
@@ -365,4 +365,200 @@ fn engine_failure_shows_the_reason() {
         status(&app),
         "✗ query of INC0000001: GSEM would refuse: 1003"
     );
+}
+
+/// The engine refuses the one request the app has just handed over.
+fn refuse(app: &mut App, reason: &str) {
+    let requests = app.take_requests();
+    assert_eq!(requests.len(), 1, "one request sent: {requests:?}");
+    app.update(Action::Engine(Event::RequestFailed {
+        request: requests[0].0,
+        reason: reason.into(),
+    }));
+}
+
+fn text_of(app: &App) -> String {
+    match app.dialog() {
+        Some(Dialog::Text(t)) => t.editor.text(),
+        other => panic!("expected a text dialog, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_refused_comment_comes_back_with_its_text() {
+    let mut app = app_with(vec![case(1, 5)]);
+    press(&mut app, KeyCode::Char('c'));
+    type_text(&mut app, "Reseated DIMM B3");
+    app.update(Action::Paste("\nlog: ECC ✓ 0 errors".into()));
+    ctrl(&mut app, 's');
+    assert!(app.dialog().is_none());
+    refuse(&mut app, "the store is busy, try again");
+    assert_eq!(
+        status(&app),
+        "✗ comment on INC0000001: the store is busy, try again. Your text is back in the dialog"
+    );
+    assert!(
+        matches!(app.dialog(), Some(Dialog::Text(t)) if t.purpose == TextPurpose::Comment && t.case == Some(1))
+    );
+    assert_eq!(text_of(&app), "Reseated DIMM B3\nlog: ECC ✓ 0 errors");
+    // Sent again from the dialog that came back.
+    ctrl(&mut app, 's');
+    assert_eq!(
+        app.take_requests(),
+        vec![(
+            RequestId(2),
+            Request::Comment {
+                case: 1,
+                text: "Reseated DIMM B3\nlog: ECC ✓ 0 errors".into()
+            }
+        )]
+    );
+}
+
+#[test]
+fn refused_close_and_reject_bring_back_their_notes() {
+    let mut app = app_with(vec![case(1, 6)]);
+    press(&mut app, KeyCode::Char('x'));
+    type_text(&mut app, "Fixed by DIMM swap");
+    ctrl(&mut app, 's');
+    press(&mut app, KeyCode::Char('y'));
+    refuse(&mut app, "the case moved to 7 meanwhile");
+    assert_eq!(
+        status(&app),
+        "✗ CONFIRM CLOSE of INC0000001: the case moved to 7 meanwhile. Your text is back in the dialog"
+    );
+    assert!(
+        matches!(app.dialog(), Some(Dialog::Text(t)) if t.purpose == TextPurpose::Close(CloseKind::ConfirmClose))
+    );
+    assert_eq!(text_of(&app), "Fixed by DIMM swap");
+
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('d'));
+    type_text(&mut app, "Still failing after the swap");
+    ctrl(&mut app, 's');
+    press(&mut app, KeyCode::Char('y'));
+    refuse(&mut app, "GSEM is unreachable");
+    assert!(matches!(app.dialog(), Some(Dialog::Text(t)) if t.purpose == TextPurpose::Reject));
+    assert_eq!(text_of(&app), "Still failing after the swap");
+}
+
+#[test]
+fn a_refused_open_case_brings_back_the_edited_form() {
+    let mut app = app_with(vec![]);
+    press(&mut app, KeyCode::Char('n'));
+    app.update(Action::Engine(Event::Incidents(vec![IncidentSummary {
+        number: "INC0000777".into(),
+        short_description: "Login node hung".into(),
+        description: "ssh times out".into(),
+        ci: Some("PM".into()),
+        open_cases: 0,
+    }])));
+    press(&mut app, KeyCode::Enter);
+    // Description: one Tab to priority, two more to the description.
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Tab);
+    }
+    type_text(&mut app, " since 09:00");
+    ctrl(&mut app, 's');
+    press(&mut app, KeyCode::Char('y'));
+    let requests = app.take_requests();
+    let (id, request) = requests.last().unwrap();
+    assert!(matches!(request, Request::OpenCase(_)), "{request:?}");
+    app.update(Action::Engine(Event::RequestFailed {
+        request: *id,
+        reason: "perlmutter is not entitled".into(),
+    }));
+    assert_eq!(
+        status(&app),
+        "✗ new case for INC0000777: perlmutter is not entitled. Your text is back in the dialog"
+    );
+    match app.dialog() {
+        Some(Dialog::OpenCase(form)) => {
+            assert_eq!(form.incident.number, "INC0000777");
+            assert_eq!(form.title.text(), "Login node hung");
+            assert_eq!(form.description.text(), "ssh times out since 09:00");
+        }
+        other => panic!("expected the open-case form back, got {other:?}"),
+    }
+    press(&mut app, KeyCode::Esc);
+    assert!(app.dialog().is_none());
+}
+
+#[test]
+fn a_refused_edit_and_retry_brings_back_the_edited_body() {
+    let mut app = app_with(vec![case(1, 5)]);
+    app.update(Action::Engine(Event::Parked(vec![ParkedMessage {
+        seq: 41,
+        incident: "INC0000001".into(),
+        transaction: "PROVIDE PROBLEM INFORMATION".into(),
+        detail: "1003".into(),
+        body: "{\"a\": 1}".into(),
+        queued_at: Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap(),
+        attempts: 1,
+    }])));
+    press(&mut app, KeyCode::Char('p'));
+    press(&mut app, KeyCode::Char('e'));
+    press(&mut app, KeyCode::End);
+    type_text(&mut app, " // fixed");
+    ctrl(&mut app, 's');
+    assert!(app.dialog().is_none());
+    refuse(&mut app, "the body is not JSON: expected value at line 1");
+    assert_eq!(
+        status(&app),
+        "✗ edited retry of parked message #41: the body is not JSON: expected value at line 1. Your text is back in the dialog"
+    );
+    assert!(
+        matches!(app.dialog(), Some(Dialog::Text(t)) if t.purpose == TextPurpose::EditBody { seq: 41 })
+    );
+    assert_eq!(text_of(&app), "{\"a\": 1} // fixed");
+}
+
+#[test]
+fn a_draft_refused_behind_another_dialog_waits_for_it_to_close() {
+    // The newest first: INC0000002, then INC0000001.
+    let mut app = app_with(vec![case(1, 5), case(2, 5)]);
+    press(&mut app, KeyCode::Char('c'));
+    type_text(&mut app, "first note");
+    ctrl(&mut app, 's');
+    let (first, _) = app.take_requests().remove(0);
+    // A second comment is being typed when the first is refused.
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Char('c'));
+    type_text(&mut app, "second");
+    app.update(Action::Engine(Event::RequestFailed {
+        request: first,
+        reason: "GSEM is unreachable".into(),
+    }));
+    assert_eq!(
+        status(&app),
+        "✗ comment on INC0000002: GSEM is unreachable. Your text is kept: it reopens when this dialog closes"
+    );
+    assert_eq!(text_of(&app), "second");
+    assert_eq!(app.waiting_drafts(), 1);
+    // Sending the second closes its dialog: the first comes back.
+    ctrl(&mut app, 's');
+    assert!(matches!(app.dialog(), Some(Dialog::Text(t)) if t.case == Some(2)));
+    assert_eq!(text_of(&app), "first note");
+    assert_eq!(app.waiting_drafts(), 0);
+    // An answer for an accepted draft brings nothing back.
+    let (second, _) = app.take_requests().remove(0);
+    press(&mut app, KeyCode::Esc);
+    app.update(Action::Engine(Event::RequestAccepted {
+        request: second,
+        case: Some(1),
+    }));
+    assert!(app.dialog().is_none());
+}
+
+#[test]
+fn a_draft_refused_behind_help_reopens_when_help_closes() {
+    let mut app = app_with(vec![case(1, 5)]);
+    press(&mut app, KeyCode::Char('c'));
+    type_text(&mut app, "note");
+    ctrl(&mut app, 's');
+    press(&mut app, KeyCode::Char('?'));
+    refuse(&mut app, "busy");
+    assert!(matches!(app.dialog(), Some(Dialog::Help { .. })));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(text_of(&app), "note");
 }

@@ -2,7 +2,7 @@
 //! Nothing here waits: requests are queued in `outgoing` for the runner to
 //! hand to the engine, and answers come back as [`Action::Engine`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -68,6 +68,16 @@ pub enum Screen {
     Parked(ParkedView),
 }
 
+/// A request sent and not yet answered.
+#[derive(Debug, Clone)]
+pub(super) struct Pending {
+    /// How the status line names it.
+    pub(super) label: String,
+    /// The dialog it was submitted from, with what was typed, to bring back
+    /// if the engine refuses it.
+    pub(super) draft: Option<Dialog>,
+}
+
 /// The message line at the bottom; cleared by the next key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusLine {
@@ -90,7 +100,10 @@ pub struct App {
     pub(super) dialog: Option<Dialog>,
     pub(super) status: Option<StatusLine>,
     /// Requests sent and not yet answered, with how to name them.
-    pub(super) pending: BTreeMap<RequestId, String>,
+    pub(super) pending: BTreeMap<RequestId, Pending>,
+    /// Drafts of refused requests that came back while another dialog was
+    /// open: each reopens, oldest first, when the dialog on screen closes.
+    pub(super) drafts: VecDeque<Dialog>,
     next_request: u64,
     outgoing: Vec<(RequestId, Request)>,
     quit: bool,
@@ -127,6 +140,7 @@ impl App {
             dialog: None,
             status: None,
             pending: BTreeMap::new(),
+            drafts: VecDeque::new(),
             next_request: 1,
             outgoing: Vec::new(),
             quit: false,
@@ -168,7 +182,12 @@ impl App {
 
     /// Names of the requests the engine has not answered yet.
     pub fn pending(&self) -> impl Iterator<Item = &str> {
-        self.pending.values().map(String::as_str)
+        self.pending.values().map(|p| p.label.as_str())
+    }
+
+    /// How many refused drafts wait for the dialog on screen to close.
+    pub fn waiting_drafts(&self) -> usize {
+        self.drafts.len()
     }
 
     pub fn update(&mut self, action: Action) {
@@ -201,10 +220,15 @@ impl App {
     }
 
     fn send(&mut self, request: Request, label: Option<String>) {
+        self.send_draft(request, label, None);
+    }
+
+    /// Sends a request typed in `draft`, which comes back if it is refused.
+    fn send_draft(&mut self, request: Request, label: Option<String>, draft: Option<Dialog>) {
         let id = RequestId(self.next_request);
         self.next_request += 1;
         if let Some(label) = label {
-            self.pending.insert(id, label);
+            self.pending.insert(id, Pending { label, draft });
         }
         self.outgoing.push((id, request));
     }
@@ -317,8 +341,8 @@ impl App {
                 self.clamp_parked();
             }
             Event::RequestAccepted { request, .. } => {
-                if let Some(label) = self.pending.remove(&request) {
-                    self.info(format!("✓ {label}: queued"));
+                if let Some(pending) = self.pending.remove(&request) {
+                    self.info(format!("✓ {}: queued", pending.label));
                 }
             }
             Event::Connection(Connection::Connected { to }) => {
@@ -330,12 +354,27 @@ impl App {
                 ));
             }
             Event::RequestFailed { request, reason } => {
-                let label = self.pending.remove(&request);
+                let pending = self.pending.remove(&request);
                 if let Some(Dialog::Picker(p)) = &mut self.dialog {
                     p.waiting = None;
                 }
-                match label {
-                    Some(label) => self.error(format!("✗ {label}: {reason}")),
+                match pending {
+                    Some(Pending {
+                        label,
+                        draft: Some(draft),
+                    }) => {
+                        let kept = if self.dialog.is_none() {
+                            self.dialog = Some(draft);
+                            "your text is back in the dialog"
+                        } else {
+                            self.drafts.push_back(draft);
+                            "your text is kept: it reopens when this dialog closes"
+                        };
+                        self.error(format!("✗ {label}: {reason}. {}", capitalized(kept)));
+                    }
+                    Some(Pending { label, draft: None }) => {
+                        self.error(format!("✗ {label}: {reason}"))
+                    }
                     None => self.error(format!("✗ {reason}")),
                 }
             }
@@ -396,6 +435,9 @@ impl App {
         self.status = None;
         if let Some(dialog) = self.dialog.take() {
             self.dialog = self.dialog_key(dialog, &key, chord);
+            if self.dialog.is_none() {
+                self.dialog = self.drafts.pop_front();
+            }
             return;
         }
         if let Some(command) = self.settings.keymap.command(self.groups(), chord) {
@@ -766,7 +808,11 @@ impl App {
                         "{} sent to the engine",
                         capitalized(&confirm.label)
                     ));
-                    self.send(confirm.request, Some(confirm.label));
+                    self.send_draft(
+                        confirm.request,
+                        Some(confirm.label),
+                        confirm.back.map(|b| *b),
+                    );
                     None
                 } else if back || key.code == KeyCode::Char('n') {
                     confirm.back.map(|b| *b)
@@ -914,9 +960,10 @@ impl App {
         }
         let text = dialog.editor.text();
         if let TextPurpose::EditBody { seq } = dialog.purpose {
-            self.send(
+            self.send_draft(
                 Request::EditAndRetry { seq, body: text },
                 Some(format!("edited retry of parked message #{seq}")),
+                Some(Dialog::Text(dialog)),
             );
             return None;
         }
@@ -938,12 +985,13 @@ impl App {
             (Ok(_), TextPurpose::Comment) => {
                 let label = format!("comment on {}", case.incident);
                 self.info(format!("{} sent to the engine", capitalized(&label)));
-                self.send(
+                self.send_draft(
                     Request::Comment {
                         case: case.id,
                         text,
                     },
                     Some(label),
+                    Some(Dialog::Text(dialog)),
                 );
                 None
             }
