@@ -365,6 +365,40 @@ async fn a_wrong_password_fails_connect_naming_the_fix() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_or_no_server_fails_connect_naming_the_fix() {
+    let mut rig = Rig::start().await;
+    let url = rig.server.as_ref().unwrap().url();
+    let file = rig.dir.path().join("console/remote.toml");
+    let mut other_ca = rig.remote.clone();
+    other_ca.ca = Some(ca_pem(&rig.dir.path().join("other")));
+    let err = connect(&other_ca).await.map(|_| ()).unwrap_err();
+    assert!(matches!(err, RemoteError::Tls { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!("TLS with {url} failed: invalid peer certificate")),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(&format!(
+            "Check that remote.ca in {file} is the CA that signed serve's certificate and that the host in remote.url in {file} is a name that certificate carries",
+            file = file.display()
+        )),
+        "{message}"
+    );
+    rig.stop_serve().await;
+
+    // Nothing listens there any more.
+    let err = connect(&rig.remote).await.map(|_| ()).unwrap_err();
+    assert!(matches!(err, RemoteError::Unreachable { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!("cannot connect to {url}: ")),
+        "{message}"
+    );
+    assert!(message.contains("refused"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_stopped_and_restarted_is_lost_then_connected_with_a_fresh_snapshot() {
     let mut rig = Rig::start().await;
     let (mut console, task) = Console::connect(&rig.remote).await;
@@ -588,4 +622,27 @@ fn plain_http_is_refused_unless_allowed_and_loopback() {
     let path = remote_file(dir.path(), &body("http://127.0.0.1:8080", true));
     let s = remote::load(&path).unwrap();
     assert_eq!((s.url.as_str(), s.ca), ("http://127.0.0.1:8080/", None));
+}
+
+#[test]
+fn the_example_remote_config_loads() {
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml"))
+            .unwrap();
+    let start = example.find("# [remote]\n").expect("the [remote] example");
+    let block: String = example[start..]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_pem(dir.path());
+    std::fs::create_dir_all(dir.path().join("certs")).unwrap();
+    std::fs::copy(&ca, dir.path().join("certs/relay-ca.pem")).unwrap();
+    write_private(&dir.path().join("secrets/console-password"), "pw");
+    let s = remote::load_str(&block, &dir.path().join("console.toml")).unwrap();
+    assert_eq!(s.url.as_str(), "https://relay.example.org:9443/");
+    assert_eq!(s.user, "ada");
+    assert_eq!(s.ca, Some(dir.path().join("certs/relay-ca.pem")));
+    assert!(s.ui.keys.is_empty());
 }

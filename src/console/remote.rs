@@ -445,17 +445,26 @@ fn innermost(error: &(dyn std::error::Error + 'static)) -> (bool, String) {
     let mut tls = false;
     let mut source = error.source();
     while let Some(cause) = source {
-        // An io::Error's `source` skips the error it wraps, which is where
-        // hyper keeps rustls's alert.
-        let wrapped = cause
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            .is_some_and(|inner| inner.is::<rustls::Error>());
-        tls |= wrapped || cause.is::<rustls::Error>();
+        tls |= is_rustls(cause);
         text = cause.to_string();
         source = cause.source();
     }
     (tls, text)
+}
+
+/// Whether `error` is rustls's, possibly inside io::Errors: their `source`
+/// skips the error they wrap, and hyper wraps rustls's twice.
+fn is_rustls(error: &(dyn std::error::Error + 'static)) -> bool {
+    if error.is::<rustls::Error>() {
+        return true;
+    }
+    match error
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+    {
+        Some(inner) => is_rustls(inner),
+        None => false,
+    }
 }
 
 /// One request on its way to serve, with the session it belongs to.
