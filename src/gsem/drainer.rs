@@ -20,7 +20,7 @@ use super::shared::{SharedStore, Shutdown, from_ms, now_ms, stopping, with_store
 use crate::sis::state::{self, Decision, Event, State};
 use crate::sis::{TransactionName, parse_ack};
 use crate::store::prelude::*;
-use crate::store::{OutboxRow, OutboxState, Store, StoreError};
+use crate::store::{OutboxRow, OutboxState, OutboxStats, StoreError, Tx};
 
 /// Rows committed by another process (the CLI, a test) are noticed within
 /// this long even when nobody rings the bell.
@@ -29,6 +29,13 @@ pub const STORE_POLL: Duration = Duration::from_millis(500);
 /// Shown in `last_error` while a first attempt awaits its reply, so that a
 /// crash in between leaves the row marked as attempted (its resend may then
 /// be recognised as already applied, spec §4).
+///
+/// Which refusals of a resend count as inferred acknowledgements is spec
+/// §4's list, as `classify` implements it: only 1003 answers (a SERVICE
+/// REQUEST's "duplicate RequesterID"; a CONFIRM CLOSE or REQUEST CLOSURE
+/// with `CurrentState` 7). Issue 3's summary says "1002/1003"; the spec, the
+/// contract, names no 1002 case, and a 1002 (unknown id) on a resend parks
+/// the message like any other refusal.
 const IN_FLIGHT: &str = "sent; no reply recorded yet";
 
 #[derive(Debug, Clone)]
@@ -70,9 +77,14 @@ impl Drainer {
     }
 
     async fn run(self, mut shutdown: Shutdown) {
+        // The head the last commit already looked at (and marked in flight).
+        let mut ahead = None;
         while !stopping(&shutdown) {
-            let wait = match self.step(&mut shutdown).await {
-                Ok(Step::Again) => continue,
+            let wait = match self.step(ahead.take(), &mut shutdown).await {
+                Ok(Step::Again(next)) => {
+                    ahead = next;
+                    continue;
+                }
                 Ok(Step::Wait(wait)) => wait,
                 Ok(Step::Stop) => break,
                 Err(e) => {
@@ -90,35 +102,34 @@ impl Drainer {
         }
     }
 
-    async fn step(&self, shutdown: &mut Shutdown) -> Result<Step, StoreError> {
-        let now = now_ms();
-        let (head, stats) = with_store(&self.store, move |s| {
-            Ok::<_, StoreError>((s.outbox_head()?, s.outbox_stats(now)?))
-        })
-        .await?;
-        self.health.update(|h| {
-            h.outbound.queued = stats.queued;
-            h.outbound.parked = stats.parked;
-            h.outbound.oldest_queued_age_ms = stats.oldest_queued_age_ms;
-            if head.is_none() {
-                h.outbound.next_retry_at = None;
+    /// Sends the head and records what GSEM said. `ahead` is the head as the
+    /// previous message's commit found it; without it the store is asked.
+    async fn step(
+        &self,
+        ahead: Option<Ahead>,
+        shutdown: &mut Shutdown,
+    ) -> Result<Step, StoreError> {
+        let ahead = match ahead {
+            Some(ahead) => ahead,
+            None => {
+                let now = now_ms();
+                let (ahead, stats) =
+                    with_store(&self.store, move |s| s.transaction(|tx| take_head(tx, now)))
+                        .await?;
+                self.report(&ahead, stats);
+                ahead
             }
-        });
-        let Some(row) = head else {
-            return Ok(Step::Wait(STORE_POLL));
         };
-        if row.next_attempt_at > now {
-            let until = Duration::from_millis((row.next_attempt_at - now).unsigned_abs());
-            return Ok(Step::Wait(until.min(STORE_POLL)));
-        }
+        let row = match ahead {
+            Ahead::Empty => return Ok(Step::Wait(STORE_POLL)),
+            Ahead::Later { at } => {
+                let until = Duration::from_millis((at - now_ms()).max(0).unsigned_abs());
+                return Ok(Step::Wait(until.min(STORE_POLL)));
+            }
+            Ahead::Due(row) => row,
+        };
+        // As read before any in-flight mark of this attempt.
         let resend = row.attempts > 0;
-        if !resend {
-            let seq = row.seq;
-            with_store(&self.store, move |s| {
-                s.outbox_record_attempt(seq, now, IN_FLIGHT)
-            })
-            .await?;
-        }
         let reply = tokio::select! {
             reply = self.client.post_message(&row.body) => reply,
             // Abandoning is safe: the row stays queued, and its resend is
@@ -126,8 +137,19 @@ impl Drainer {
             _ = shutdown.changed() => return Ok(Step::Stop),
         };
         let outcome = self.classify(&row, resend, &reply);
-        self.record(row, outcome, reply.is_ok()).await?;
-        Ok(Step::Again)
+        let next = self.record(row, outcome, reply.is_ok()).await?;
+        Ok(Step::Again(next))
+    }
+
+    fn report(&self, ahead: &Ahead, stats: OutboxStats) {
+        self.health.update(|h| {
+            h.outbound.queued = stats.queued;
+            h.outbound.parked = stats.parked;
+            h.outbound.oldest_queued_age_ms = stats.oldest_queued_age_ms;
+            if matches!(ahead, Ahead::Empty) {
+                h.outbound.next_retry_at = None;
+            }
+        });
     }
 
     fn classify(
@@ -159,13 +181,15 @@ impl Drainer {
         }
     }
 
-    /// `answered`: GSEM gave an HTTP answer, whatever it said.
+    /// `answered`: GSEM gave an HTTP answer, whatever it said. An
+    /// acknowledgement or a parking moves the queue on, and its commit also
+    /// takes the next head (`Some`); a retry leaves the head where it is.
     async fn record(
         &self,
         row: OutboxRow,
         outcome: Outcome,
         answered: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<Ahead>, StoreError> {
         let now = now_ms();
         let at = from_ms(now);
         self.health.update(|h| {
@@ -180,8 +204,11 @@ impl Drainer {
         match outcome {
             Outcome::Acked { current_state } | Outcome::Inferred { current_state } => {
                 let inferred = matches!(outcome, Outcome::Inferred { .. });
-                with_store(&self.store, move |s| {
-                    record_ack(s, &row, inferred, current_state, now)
+                let (ahead, stats) = with_store(&self.store, move |s| {
+                    s.transaction(|tx| {
+                        record_ack(tx, &row, inferred, current_state, now)?;
+                        take_head(tx, now)
+                    })
                 })
                 .await?;
                 self.health.update(|h| {
@@ -189,15 +216,25 @@ impl Drainer {
                     h.outbound.last_error = None;
                     h.outbound.next_retry_at = None;
                 });
+                self.report(&ahead, stats);
+                Ok(Some(ahead))
             }
             Outcome::Park { code, detail, .. } => {
                 tracing::warn!(seq = row.seq, code, %detail, "GSEM refused a message: parked");
                 let shown = detail.clone();
-                with_store(&self.store, move |s| record_park(s, &row, &detail, now)).await?;
+                let (ahead, stats) = with_store(&self.store, move |s| {
+                    s.transaction(|tx| {
+                        record_park(tx, &row, &detail, now)?;
+                        take_head(tx, now)
+                    })
+                })
+                .await?;
                 self.health.update(|h| {
                     h.outbound.config_problem = None;
                     h.outbound.last_error = Some(shown);
                 });
+                self.report(&ahead, stats);
+                Ok(Some(ahead))
             }
             Outcome::Config {
                 problem,
@@ -208,6 +245,7 @@ impl Drainer {
                     .await?;
                 self.health
                     .update(|h| h.outbound.config_problem = Some(problem));
+                Ok(None)
             }
             Outcome::Transient {
                 reason,
@@ -215,9 +253,9 @@ impl Drainer {
             } => {
                 tracing::warn!(seq = row.seq, %reason, "GSEM send failed; will retry");
                 self.retry_later(row, reason, retry_after, now).await?;
+                Ok(None)
             }
         }
-        Ok(())
     }
 
     async fn retry_later(
@@ -236,7 +274,9 @@ impl Drainer {
         let shown = error.clone();
         let seq = row.seq;
         with_store(&self.store, move |s| {
-            still_queued(s, seq, |s| s.outbox_record_attempt(seq, next_ms, &error))
+            s.transaction(|tx| {
+                still_queued(tx, seq, |tx| tx.outbox_record_attempt(seq, next_ms, &error))
+            })
         })
         .await?;
         self.health.update(|h| {
@@ -248,35 +288,71 @@ impl Drainer {
 }
 
 enum Step {
-    Again,
+    /// Go on at once, with the head if the last commit took it.
+    Again(Option<Ahead>),
     Wait(Duration),
     Stop,
+}
+
+/// The head of the outbox as a transaction found it.
+enum Ahead {
+    Empty,
+    /// Scheduled for a retry at this time (ms).
+    Later {
+        at: i64,
+    },
+    /// To be sent now; as it was read, before its in-flight mark.
+    Due(OutboxRow),
+}
+
+/// Finds the head and, if it is due for its first attempt, marks it in
+/// flight in the same transaction: "committed before it is sent" holds
+/// although the mark shares the commit that recorded the message before
+/// it, so a message costs one commit. The mark is what makes a later send
+/// a resend, whose 1003 refusals may prove this attempt got through
+/// (spec §4). Stopping between this commit and the send leaves a marked
+/// message unsent, exactly as a crash between a separate mark and the send
+/// would.
+fn take_head(tx: &Tx<'_>, now: i64) -> Result<(Ahead, OutboxStats), StoreError> {
+    let ahead = match tx.outbox_head()? {
+        None => Ahead::Empty,
+        Some(row) if row.next_attempt_at > now => Ahead::Later {
+            at: row.next_attempt_at,
+        },
+        Some(row) => {
+            if row.attempts == 0 {
+                tx.outbox_record_attempt(row.seq, now, IN_FLIGHT)?;
+            }
+            Ahead::Due(row)
+        }
+    };
+    Ok((ahead, tx.outbox_stats(now)?))
 }
 
 /// Runs `f` only if message `seq` is still queued: while its request was in
 /// flight an inbound ACCEPT PROBLEM may have counted as its acknowledgement,
 /// or the operator may have dropped it. Then there is nothing to record.
 fn still_queued(
-    store: &Store,
+    tx: &Tx<'_>,
     seq: i64,
-    f: impl FnOnce(&crate::store::Tx<'_>) -> Result<(), StoreError>,
+    f: impl FnOnce(&Tx<'_>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    store.transaction(|tx| match tx.outbox_get(seq)? {
+    match tx.outbox_get(seq)? {
         Some(row) if row.state == OutboxState::Queued => f(tx),
         _ => Ok(()),
-    })
+    }
 }
 
 /// Marks the message sent and moves the case's confirmed state as the SIS
 /// table and the acknowledgement's `CurrentState` say, in one transaction.
 fn record_ack(
-    store: &Store,
+    tx: &Tx<'_>,
     row: &OutboxRow,
     inferred: bool,
     current_state: Option<i64>,
     now: i64,
 ) -> Result<(), StoreError> {
-    still_queued(store, row.seq, |tx| {
+    still_queued(tx, row.seq, |tx| {
         tx.outbox_mark_acked(row.seq, inferred, now)?;
         let transaction = TransactionName::parse(&row.transaction_name);
         let Some(case) = tx.case_by_id(row.case_id)? else {
@@ -318,8 +394,8 @@ fn record_ack(
     })
 }
 
-fn record_park(store: &Store, row: &OutboxRow, detail: &str, now: i64) -> Result<(), StoreError> {
-    still_queued(store, row.seq, |tx| {
+fn record_park(tx: &Tx<'_>, row: &OutboxRow, detail: &str, now: i64) -> Result<(), StoreError> {
+    still_queued(tx, row.seq, |tx| {
         tx.outbox_park(row.seq, detail, now)?;
         tx.audit_append(
             "engine",
@@ -344,7 +420,7 @@ pub(crate) mod tests {
     use crate::config::{Environment, Gsem};
     use crate::sim::gsem::{Fault, GsemSim, GsemSimConfig};
     use crate::sim::pki::{ClientAuth, TestPki, TestPkiPaths, server_config};
-    use crate::store::{NewCase, Role};
+    use crate::store::{NewCase, Role, Store};
 
     pub(crate) const AGENT_KEY: &str = "agent-key-for-tests";
     const SAMPLE_01: &str = include_str!("../../assets/samples/01-service-request.json");
@@ -668,6 +744,57 @@ pub(crate) mod tests {
         let case = store.lock().unwrap().case_by_id(case_id).unwrap().unwrap();
         assert_eq!(case.state, 3);
         running.stop().await;
+    }
+
+    #[test]
+    fn the_commit_of_an_ack_marks_the_next_head_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(dir.path());
+        let (_, first) = queue_service_request(&store, "INC0000060");
+        let (_, second) = queue_service_request(&store, "INC0000061");
+        let s = store.lock().unwrap();
+        let now = now_ms();
+        let Ahead::Due(row) = s.transaction(|tx| take_head(tx, now)).unwrap().0 else {
+            panic!("the first message is due");
+        };
+        assert_eq!((row.seq, row.attempts), (first, 0));
+        assert_eq!(s.outbox_get(first).unwrap().unwrap().attempts, 1);
+
+        let (ahead, stats) = s
+            .transaction(|tx| {
+                record_ack(tx, &row, false, Some(3), now)?;
+                take_head(tx, now)
+            })
+            .unwrap();
+        let Ahead::Due(next) = ahead else {
+            panic!("the second message is due");
+        };
+        // Read before its mark: its send is a first attempt, not a resend.
+        assert_eq!((next.seq, next.attempts), (second, 0));
+        let marked = s.outbox_get(second).unwrap().unwrap();
+        assert_eq!(marked.attempts, 1);
+        assert_eq!(marked.last_error.as_deref(), Some(IN_FLIGHT));
+        assert_eq!(
+            s.outbox_get(first).unwrap().unwrap().state,
+            OutboxState::Acked
+        );
+        assert_eq!(stats.queued, 1);
+
+        // Taken again (a restart before the send): a resend, not marked twice.
+        let Ahead::Due(again) = s.transaction(|tx| take_head(tx, now)).unwrap().0 else {
+            panic!("the second message is still due");
+        };
+        assert_eq!(again.attempts, 1);
+        assert_eq!(s.outbox_get(second).unwrap().unwrap().attempts, 1);
+
+        // A retry scheduled later is left alone until then.
+        s.outbox_record_attempt(second, now + 60_000, "GSEM answered HTTP 503")
+            .unwrap();
+        assert!(matches!(
+            s.transaction(|tx| take_head(tx, now)).unwrap().0,
+            Ahead::Later { at } if at == now + 60_000
+        ));
+        assert_eq!(s.outbox_get(second).unwrap().unwrap().attempts, 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

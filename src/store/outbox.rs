@@ -72,7 +72,7 @@ fn outbox_list(
     params: impl rusqlite::Params,
 ) -> Result<Vec<OutboxRow>, StoreError> {
     let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE {condition} ORDER BY seq");
-    let mut stmt = c.prepare(&sql)?;
+    let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(params, outbox_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -89,10 +89,10 @@ fn transition(
     params: impl rusqlite::Params,
     journal: Option<JournalState>,
 ) -> Result<(), StoreError> {
+    // The drainer runs these for every message: cached, they are parsed once.
     let state: Option<OutboxState> = c
-        .query_row("SELECT state FROM outbox WHERE seq = ?1", [seq], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT state FROM outbox WHERE seq = ?1")?
+        .query_row([seq], |r| r.get(0))
         .optional()?;
     match state {
         None => {
@@ -110,12 +110,11 @@ fn transition(
         }
         Some(_) => {}
     }
-    c.execute(&format!("UPDATE outbox SET {set} WHERE seq = ?1"), params)?;
+    c.prepare_cached(&format!("UPDATE outbox SET {set} WHERE seq = ?1"))?
+        .execute(params)?;
     if let Some(journal) = journal {
-        c.execute(
-            "UPDATE journal SET state = ?2 WHERE outbox_seq = ?1",
-            params![seq, journal],
-        )?;
+        c.prepare_cached("UPDATE journal SET state = ?2 WHERE outbox_seq = ?1")?
+            .execute(params![seq, journal])?;
     }
     Ok(())
 }
@@ -152,7 +151,11 @@ pub trait OutboxOps: Access {
                  WHERE p.case_id = outbox.case_id AND p.state = 'parked' AND p.seq < outbox.seq)
              ORDER BY seq LIMIT 1"
         );
-        Ok(self.conn().query_row(&sql, [], outbox_row).optional()?)
+        Ok(self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row([], outbox_row)
+            .optional()?)
     }
 
     fn outbox_get(&self, seq: i64) -> Result<Option<OutboxRow>, StoreError> {
@@ -257,21 +260,25 @@ pub trait OutboxOps: Access {
         })
     }
 
+    /// Health polls this all the time, the drainer after every message:
+    /// the counts come from the `(state, seq)` index alone, and the oldest
+    /// queued message is the first one in queue order (`seq` follows
+    /// `created_at`), one index step and one row away, where a `MIN` over
+    /// `created_at` would read every queued row.
     fn outbox_stats(&self, now: i64) -> Result<OutboxStats, StoreError> {
-        Ok(self.conn().query_row(
-            "SELECT COUNT(*) FILTER (WHERE state = 'queued'),
-                    COUNT(*) FILTER (WHERE state = 'parked'),
-                    ?1 - MIN(created_at) FILTER (WHERE state = 'queued')
-             FROM outbox WHERE state IN ('queued', 'parked')",
-            [now],
-            |r| {
-                Ok(OutboxStats {
-                    queued: r.get(0)?,
-                    parked: r.get(1)?,
-                    oldest_queued_age_ms: r.get(2)?,
-                })
-            },
-        )?)
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE state = 'queued'),
+                    (SELECT COUNT(*) FROM outbox WHERE state = 'parked'),
+                    ?1 - (SELECT created_at FROM outbox WHERE state = 'queued'
+                          ORDER BY seq LIMIT 1)",
+        )?;
+        Ok(stmt.query_row([now], |r| {
+            Ok(OutboxStats {
+                queued: r.get(0)?,
+                parked: r.get(1)?,
+                oldest_queued_age_ms: r.get(2)?,
+            })
+        })?)
     }
 
     /// The case's pending state: its confirmed state advanced by the
