@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::health::Health;
-use super::shared::{SharedStore, Shutdown, from_ms, now_ms, stopping, with_store};
+use super::shared::{SharedStore, Shutdown, from_ms, now_ms, sleep_or_stop, stopping, with_store};
 use crate::sis::state::{self, Decision, Event, State};
 use crate::sis::{Inbound, TransactionName, parse_inbound};
 use crate::store::prelude::*;
@@ -27,6 +27,15 @@ pub const INBOX_POLL: Duration = Duration::from_millis(500);
 
 /// Journal author of what HPE wrote.
 pub const HPE_AUTHOR: &str = "HPE";
+
+/// Most inbox rows applied in one transaction: a burst costs one commit per
+/// this many rows rather than one each.
+pub const BATCH: usize = 64;
+
+/// How long the processor lets deliveries gather once woken, before it
+/// applies them in one batch. Each is committed (and answered) on receipt
+/// regardless; this only delays applying it.
+pub const GATHER: Duration = Duration::from_millis(10);
 
 /// What processing one inbox row did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,11 +72,36 @@ impl InboxProcessor {
     }
 
     async fn run(self, mut shutdown: Shutdown) {
+        // Rows still to be applied one per transaction after a batch failed.
+        let mut singly: usize = 0;
         while !stopping(&shutdown) {
             let rules = Arc::clone(&self.rules);
-            match with_store(&self.store, move |s| process_next(s, &rules, now_ms())).await {
-                Ok(Some(_)) => continue,
-                Ok(None) => {}
+            let batch = singly == 0;
+            let done = with_store(&self.store, move |s| {
+                if batch {
+                    process_batch(s, &rules, BATCH, now_ms())
+                } else {
+                    Ok(usize::from(process_next(s, &rules, now_ms())?.is_some()))
+                }
+            })
+            .await;
+            match done {
+                Ok(0) => {}
+                // The batch took all there was: wait for more.
+                Ok(n) if batch && n < BATCH => {}
+                Ok(_) => {
+                    singly = singly.saturating_sub(1);
+                    continue;
+                }
+                // A batch fails as a whole. Going on one row per transaction
+                // commits the rows before the failing one, which is then
+                // retried on its own: later rows wait for it (received
+                // order), and nothing is lost.
+                Err(e) if batch => {
+                    tracing::warn!(error = %e, "inbox processor: batch failed; one row at a time");
+                    singly = BATCH;
+                    continue;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "inbox processor: store error");
                     self.health
@@ -75,7 +109,13 @@ impl InboxProcessor {
                 }
             }
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified() => {
+                    // GSEM delivers one message at a time: letting a few
+                    // more arrive makes them one commit.
+                    if sleep_or_stop(GATHER, &mut shutdown).await {
+                        break;
+                    }
+                }
                 _ = tokio::time::sleep(INBOX_POLL) => {}
                 _ = shutdown.changed() => break,
             }
@@ -95,6 +135,29 @@ pub fn process_next(
         };
         let outcome = process_row(tx, &row, rules, now)?;
         Ok(Some(outcome))
+    })
+}
+
+/// Processes up to `limit` of the oldest unprocessed rows, in received
+/// order, in one transaction: all of them or, on an error, none. Returns
+/// how many. Rows are read one at a time, so a batch of large bodies is
+/// never in memory at once.
+pub fn process_batch(
+    store: &Store,
+    rules: &Rules,
+    limit: usize,
+    now: i64,
+) -> Result<usize, StoreError> {
+    store.transaction(|tx| {
+        let mut done = 0;
+        while done < limit {
+            let Some(row) = tx.inbox_next_unprocessed()? else {
+                break;
+            };
+            process_row(tx, &row, rules, now)?;
+            done += 1;
+        }
+        Ok(done)
     })
 }
 
@@ -444,6 +507,44 @@ mod tests {
             .unwrap();
         assert!(!again.is_inserted());
         assert_eq!(process_next(&f.store, &f.rules, 4_000).unwrap(), None);
+    }
+
+    #[test]
+    fn a_batch_applies_rows_in_received_order_up_to_its_limit() {
+        let f = fixture();
+        let (case, _) = f.case("INC0097539", 5, Some("5381923377"));
+        for n in 1..=3 {
+            let raw = NOTE
+                .replace("q-000117", &format!("q-b{n}"))
+                .replace("Please attach", &format!("{n}: please attach"));
+            f.store
+                .inbox_insert(Some(&format!("q-b{n}")), raw.as_bytes(), Via::Push, 1_000)
+                .unwrap();
+        }
+        // Unusable rows are part of the batch too: quarantined in it.
+        f.store
+            .inbox_insert(None, b"not json", Via::Push, 1_000)
+            .unwrap();
+        assert_eq!(process_batch(&f.store, &f.rules, 2, 2_000).unwrap(), 2);
+        let ids: Vec<_> = f
+            .store
+            .journal_for_case(case.id)
+            .unwrap()
+            .into_iter()
+            .map(|j| j.entry.remote_id.unwrap())
+            .collect();
+        assert_eq!(ids, ["q-b1", "q-b2"]);
+        assert_eq!(process_batch(&f.store, &f.rules, 64, 3_000).unwrap(), 2);
+        assert_eq!(f.store.journal_for_case(case.id).unwrap().len(), 3);
+        assert_eq!(
+            f.store
+                .quarantine_list(QuarantineState::Open)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(f.store.inbox_next_unprocessed().unwrap(), None);
+        assert_eq!(process_batch(&f.store, &f.rules, 64, 4_000).unwrap(), 0);
     }
 
     #[test]

@@ -132,10 +132,9 @@ fn quarantine_row(r: &Row<'_>) -> rusqlite::Result<QuarantineRow> {
 }
 
 fn set_inbox_state(c: &Connection, id: i64, state: InboxState, now: i64) -> Result<(), StoreError> {
-    let changed = c.execute(
-        "UPDATE inbox SET state = ?2, processed_at = ?3 WHERE id = ?1",
-        params![id, state, now],
-    )?;
+    let changed = c
+        .prepare_cached("UPDATE inbox SET state = ?2, processed_at = ?3 WHERE id = ?1")?
+        .execute(params![id, state, now])?;
     expect_one(changed, "inbox message", id)
 }
 
@@ -152,15 +151,16 @@ pub trait InboxOps: Access {
         now: i64,
     ) -> Result<Insert, StoreError> {
         self.atomic(|c| {
+            // Once per delivery, and the processor's reads once per row:
+            // cached, they are parsed once.
             let inserted: Option<i64> = c
-                .query_row(
+                .prepare_cached(
                     "INSERT INTO inbox(message_id, raw, received_at, via, state)
                      VALUES (?1, ?2, ?3, ?4, 'new')
                      ON CONFLICT(message_id) DO NOTHING
                      RETURNING id",
-                    params![message_id, raw, now, via],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![message_id, raw, now, via], |r| r.get(0))
                 .optional()?;
             match inserted {
                 Some(id) => Ok(Insert::Inserted(id)),
@@ -182,7 +182,11 @@ pub trait InboxOps: Access {
     fn inbox_next_unprocessed(&self) -> Result<Option<InboxRow>, StoreError> {
         let sql =
             format!("SELECT {INBOX_COLUMNS} FROM inbox WHERE state = 'new' ORDER BY id LIMIT 1");
-        Ok(self.conn().query_row(&sql, [], inbox_row).optional()?)
+        Ok(self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row([], inbox_row)
+            .optional()?)
     }
 
     fn inbox_mark_processed(&self, id: i64, now: i64) -> Result<(), StoreError> {
@@ -243,6 +247,18 @@ pub trait InboxOps: Access {
         );
         let mut stmt = self.conn().prepare(&sql)?;
         let rows = stmt.query_map([state], quarantine_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Entries that hold only the head of a larger body (an oversized push),
+    /// newest first: where a redelivery of the same message is looked for,
+    /// since its `DeliveryCount`, and so its SHA-256, differ.
+    fn quarantine_oversized(&self) -> Result<Vec<QuarantineRow>, StoreError> {
+        let sql = format!(
+            "SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE size > length(raw) ORDER BY id DESC"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map([], quarantine_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
