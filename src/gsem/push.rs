@@ -378,18 +378,32 @@ async fn oversized(
     let reason = format!(
         "body of {size} bytes over the inbound limit of {limit} bytes: raise inbound_body_limit and restart"
     );
-    tracing::error!(size, limit, %sha256, "gsem webhook: oversized message refused with 413");
+    let message_id = head_message_id(&head);
+    tracing::error!(size, limit, %sha256, ?message_id, "gsem webhook: oversized message refused with 413");
     with_store(&shared.store, move |s| {
-        s.quarantine_insert(
-            &NewQuarantine {
-                raw: &head,
-                size,
-                sha256,
-                reason: &reason,
-                inbox_id: None,
-            },
-            now,
-        )
+        s.transaction(|tx| {
+            // GSEM redelivers it with the next `DeliveryCount`: other bytes,
+            // the same message. Its first entry counts the delivery, under
+            // the first delivery's digest.
+            let first = match &message_id {
+                Some(id) => tx
+                    .quarantine_oversized()?
+                    .into_iter()
+                    .find(|entry| head_message_id(&entry.raw).as_ref() == Some(id))
+                    .map(|entry| entry.sha256),
+                None => None,
+            };
+            tx.quarantine_insert(
+                &NewQuarantine {
+                    raw: &head,
+                    size,
+                    sha256: first.unwrap_or(sha256),
+                    reason: &reason,
+                    inbox_id: None,
+                },
+                now,
+            )
+        })
     })
     .await?;
     let since = crate::sis::date::format(from_ms(now));
@@ -401,6 +415,45 @@ async fn oversized(
         }
     });
     Ok(StatusCode::PAYLOAD_TOO_LARGE)
+}
+
+/// `QueueDetails.MessageId` from the first bytes of a body: the members of
+/// the top-level object are read in order until it is found, so the cut
+/// inside a later, large `Message` does not matter. `None` when the bytes
+/// end (or stop being JSON) before it.
+fn head_message_id(head: &[u8]) -> Option<String> {
+    let mut found = None;
+    let mut de = serde_json::Deserializer::from_slice(head);
+    // The error at the cut is expected; only what was found before counts.
+    let _ = serde::Deserializer::deserialize_map(&mut de, UntilMessageId(&mut found));
+    found
+}
+
+struct UntilMessageId<'a>(&'a mut Option<String>);
+
+#[derive(serde::Deserialize)]
+struct QueueId {
+    #[serde(rename = "MessageId")]
+    message_id: Option<String>,
+}
+
+impl<'de> serde::de::Visitor<'de> for UntilMessageId<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a GSEM delivery object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "QueueDetails" {
+                *self.0 = map.next_value::<QueueId>()?.message_id;
+                return Ok(());
+            }
+            map.next_value::<serde::de::IgnoredAny>()?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -594,6 +647,71 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(bad.status().as_u16(), 401);
+        e.stop.send(true).unwrap();
+    }
+
+    /// A pushed note of about `size` bytes, as GSEM delivers it.
+    fn big_delivery(message_id: &str, delivery_count: u32, size: usize) -> String {
+        format!(
+            r#"{{"QueueDetails": {{"MessageId": "{message_id}", "DeliveryCount": {delivery_count}}}, "Message": {{"TransactionName": "PROVIDE PROBLEM INFORMATION", "SERVICE_INCIDENT": {{"Comment": "{}"}}}}}}"#,
+            "y".repeat(size)
+        )
+    }
+
+    #[test]
+    fn the_message_id_is_read_from_the_head_of_a_cut_body() {
+        let body = big_delivery("q-9", 4, 200 * 1024);
+        assert_eq!(
+            head_message_id(&body.as_bytes()[..1024]).as_deref(),
+            Some("q-9")
+        );
+        assert_eq!(head_message_id(body.as_bytes()).as_deref(), Some("q-9"));
+        // Behind the cut, or absent: not found.
+        let late = format!(
+            r#"{{"Message": {{"Comment": "{}"}}, "QueueDetails": {{"MessageId": "q-10"}}}}"#,
+            "y".repeat(4096)
+        );
+        assert_eq!(head_message_id(&late.as_bytes()[..1024]), None);
+        assert_eq!(head_message_id(late.as_bytes()).as_deref(), Some("q-10"));
+        assert_eq!(head_message_id(b"{\"QueueDetails\": {}}"), None);
+        assert_eq!(head_message_id(b"not json"), None);
+        assert_eq!(head_message_id(b""), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redeliveries_of_an_oversized_message_share_one_entry() {
+        let e = endpoint(
+            CallerAuth::Bearer {
+                token: Secret::new("t0ken"),
+            },
+            100 * 1024,
+        )
+        .await;
+        let post = |body: String| e.client.post(&e.url).bearer_auth("t0ken").body(body).send();
+        let first = big_delivery("q-big", 1, 200 * 1024);
+        for count in 1..=3 {
+            let reply = post(big_delivery("q-big", count, 200 * 1024))
+                .await
+                .unwrap();
+            assert_eq!(reply.status().as_u16(), 413);
+        }
+        let other = post(big_delivery("q-other", 1, 200 * 1024)).await.unwrap();
+        assert_eq!(other.status().as_u16(), 413);
+        let entries = e
+            .store
+            .lock()
+            .unwrap()
+            .quarantine_list(QuarantineState::Open)
+            .unwrap();
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        assert_eq!(entries[0].delivery_count, 3);
+        assert_eq!(
+            entries[0].sha256,
+            crate::store::NewQuarantine::whole(first.as_bytes(), "", None).sha256
+        );
+        assert_eq!(head_message_id(&entries[0].raw).as_deref(), Some("q-big"));
+        assert_eq!(entries[1].delivery_count, 1);
+        assert_eq!(head_message_id(&entries[1].raw).as_deref(), Some("q-other"));
         e.stop.send(true).unwrap();
     }
 
