@@ -56,6 +56,11 @@ impl Run {
 
 /// Runs `casebridge --config <rig's> ARGS`, with `stdin` piped in when given.
 async fn cli(rig: &Rig, args: &[&str], stdin: Option<&str>) -> Run {
+    cli_with(rig, args, stdin, &[]).await
+}
+
+/// [`cli`] with these environment variables set.
+async fn cli_with(rig: &Rig, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_casebridge"));
     command
         .arg("--config")
@@ -65,6 +70,7 @@ async fn cli(rig: &Rig, args: &[&str], stdin: Option<&str>) -> Run {
         .env("XDG_DATA_HOME", rig.dir.path().join("xdg-data"))
         .env_remove("CASEBRIDGE_OPERATOR")
         .env_remove("CASEBRIDGE_CONFIG")
+        .envs(env.iter().copied())
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -771,4 +777,194 @@ async fn usage_errors_and_completions() {
             "{word} not in the bash completions"
         );
     }
+}
+
+/// The same commands against `casebridge serve` with `--remote`: a case
+/// opened and commented through the console API reaches the GSEM
+/// simulator; the login's [[serve.users]] entry is the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commands_against_serve_with_remote() {
+    const PASSWORD: &str = "correct horse battery staple";
+    let rig = Rig::start(Options::new(Mode::Pull), common::seed("cli remote")).await;
+    let serve = format!(
+        "\n[serve]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"{cert}\"\ntls_key = \"{key}\"\n\
+         [[serve.users]]\nname = \"ada-remote\"\npassword_hash = \"{hash}\"\noperator = \"ada\"\n",
+        cert = rig.paths.server.cert.display(),
+        key = rig.paths.server.key.display(),
+        hash = casebridge::config::hash_password(PASSWORD).unwrap(),
+    );
+    let mut text = std::fs::read_to_string(&rig.config_path).unwrap();
+    text.push_str(&serve);
+    std::fs::write(&rig.config_path, text).unwrap();
+    let mut new = NewIncident::new("Lustre OSS unreachable");
+    new.description = "oss12 fails its health check".into();
+    let incident = rig
+        .servicenow
+        .create_incident(&new)
+        .unwrap()
+        .get("number")
+        .to_owned();
+    let settings = rig.settings();
+    let engine = Engine::start(&settings, StoreKind::Real).await.unwrap();
+    let server = casebridge::serve::Server::start(&settings, engine)
+        .await
+        .unwrap();
+    let store = rig.tool_store();
+    wait_until(
+        "the incident read from ServiceNow",
+        &rig.ctx(),
+        WAIT,
+        || {
+            store
+                .lock()
+                .unwrap()
+                .incident_by_number(&incident)
+                .unwrap()
+                .is_some()
+        },
+    )
+    .await;
+    let url = server.url();
+    let ca = rig.paths.ca.cert.display().to_string();
+    let env = [
+        ("CASEBRIDGE_REMOTE_USER", "ada-remote"),
+        ("CASEBRIDGE_REMOTE_PASSWORD", PASSWORD),
+        ("CASEBRIDGE_REMOTE_CA", ca.as_str()),
+    ];
+    let remote = |args: &[&str]| {
+        let mut all = vec!["--remote", url.as_str()];
+        all.extend_from_slice(args);
+        all.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>, stdin: Option<&'static str>| {
+        let rig = &rig;
+        let env = &env;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            cli_with(rig, &args, stdin, env).await
+        }
+    };
+
+    let listed = run(remote(&["case", "list", "--json"]), None).await.ok();
+    assert_eq!(listed.json(), json!({"cases": []}));
+    let opened = run(
+        remote(&[
+            "case",
+            "open",
+            "--incident",
+            &incident,
+            "--system",
+            "storage",
+            "--priority",
+            "critical-down",
+            "--json",
+        ]),
+        None,
+    )
+    .await
+    .ok()
+    .json();
+    assert_eq!(opened["case"]["tracking"], format!("{incident}_1"));
+    assert_eq!(opened["case"]["system"], "storage");
+    assert_eq!(opened["case"]["priority"], "critical-down");
+    let tracking = format!("{incident}_1");
+    let case_id = store
+        .lock()
+        .unwrap()
+        .case_by_tracking_number(&tracking)
+        .unwrap()
+        .unwrap()
+        .id;
+    wait_until("GSEM's acknowledgement", &rig.ctx(), WAIT, || {
+        common::case(&store, case_id).state == 3
+    })
+    .await;
+    rig.gsem.hpe_accept(&incident).unwrap();
+    wait_until("HPE's acceptance", &rig.ctx(), WAIT, || {
+        common::case(&store, case_id).provider_id.is_some()
+    })
+    .await;
+    let commented = run(
+        remote(&["case", "comment", &incident, "-"]),
+        Some("sent through serve\n"),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        commented.stdout,
+        format!(
+            "queued PROVIDE PROBLEM INFORMATION on case {tracking}; the engine sends it to HPE\n"
+        )
+    );
+    let provider = common::case(&store, case_id).provider_id.unwrap();
+    wait_until("the comment at GSEM", &rig.ctx(), WAIT, || {
+        rig.gsem
+            .received_comments_for(&provider)
+            .contains(&"sent through serve".to_string())
+    })
+    .await;
+    let note = store
+        .lock()
+        .unwrap()
+        .journal_for_case(case_id)
+        .unwrap()
+        .into_iter()
+        .find(|j| j.entry.text == "sent through serve")
+        .unwrap();
+    assert_eq!(note.entry.author, "ada");
+
+    run(remote(&["case", "list", "--operator", "ada"]), None)
+        .await
+        .fails(
+            2,
+            "--operator \"ada\" cannot be used with a remote engine: serve's [[serve.users]] entry of your login names the operator",
+        );
+    let refused = cli_with(
+        &rig,
+        &["--remote", &url, "case", "list"],
+        None,
+        &[
+            ("CASEBRIDGE_REMOTE_USER", "ada-remote"),
+            ("CASEBRIDGE_REMOTE_PASSWORD", "wrong password here"),
+            ("CASEBRIDGE_REMOTE_CA", ca.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (refused.code, refused.stdout.as_str()),
+        (2, ""),
+        "{refused:#?}"
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("refused the login of \"ada-remote\""),
+        "{refused:#?}"
+    );
+    server.stop().await;
+    let gone = run(remote(&["case", "list"]), None).await;
+    assert_eq!((gone.code, gone.stdout.as_str()), (4, ""), "{gone:#?}");
+    assert!(
+        gone.stderr
+            .starts_with(&format!("casebridge: cannot connect to {url}")),
+        "{gone:#?}"
+    );
+}
+
+/// `hash-password` prints an argon2 PHC string of the line on stdin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_password_hashes_the_line_on_stdin() {
+    let rig = Rig::start(Options::new(Mode::Pull), common::seed("cli hash")).await;
+    let hashed = cli(&rig, &["hash-password"], Some("correct horse battery\n"))
+        .await
+        .ok();
+    let phc = hashed.stdout.strip_suffix('\n').unwrap();
+    assert!(phc.starts_with("$argon2id$"), "{phc}");
+    let parsed = casebridge::config::PasswordHash::parse(phc).unwrap();
+    assert!(parsed.verify("correct horse battery"));
+    assert!(!parsed.verify("correct horse battery\n"));
+    cli(&rig, &["hash-password"], Some("short\n")).await.fails(
+        1,
+        "the password is shorter than 12 characters: choose a longer one",
+    );
 }

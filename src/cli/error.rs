@@ -3,6 +3,7 @@
 use super::exit;
 use crate::console::LinkClosed;
 use crate::console::local::LocalError;
+use crate::console::remote::RemoteError;
 use crate::console::rules::Refusal;
 use crate::store::StoreError;
 
@@ -13,6 +14,12 @@ pub enum ScriptError {
     Config(anyhow::Error),
     #[error(transparent)]
     Operator(#[from] LocalError),
+    #[error(
+        "--operator {0:?} cannot be used with a remote engine: serve's [[serve.users]] entry of your login names the operator"
+    )]
+    OperatorWithRemote(String),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
@@ -71,8 +78,18 @@ impl ScriptError {
     /// The exit status documented in `casebridge --help`.
     pub fn exit_code(&self) -> u8 {
         match self {
+            ScriptError::Remote(e) => match e {
+                RemoteError::Ca { .. }
+                | RemoteError::Client { .. }
+                | RemoteError::LoginRefused { .. } => exit::USAGE,
+                RemoteError::Unreachable { .. }
+                | RemoteError::Tls { .. }
+                | RemoteError::Timeout { .. }
+                | RemoteError::Status { .. } => exit::UNAVAILABLE,
+            },
             ScriptError::Config(_)
             | ScriptError::Operator(_)
+            | ScriptError::OperatorWithRemote(_)
             | ScriptError::UnknownSystem { .. }
             | ScriptError::NoSystem { .. }
             | ScriptError::TwoStdin(..)

@@ -3,6 +3,7 @@
 
 mod error;
 mod output;
+mod password;
 mod script;
 mod session;
 
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
+use crate::config::remote::RemoteSettings;
 use crate::config::{self, Settings};
 use crate::engine::{Engine, StoreKind};
 use crate::logging;
@@ -42,9 +44,22 @@ pub struct Cli {
     pub config: Option<PathBuf>,
 
     /// The [[operators]] id to act as (else $CASEBRIDGE_OPERATOR, else the
-    /// login name when it is an id, else the only profile).
+    /// login name when it is an id, else the only profile). Against a
+    /// `serve`, the login's [[serve.users]] entry names the operator instead.
     #[arg(long, global = true, value_name = "ID")]
     pub operator: Option<String>,
+
+    /// Run the console or a scripting command against this `casebridge
+    /// serve` (user, password and CA from $CASEBRIDGE_REMOTE_USER,
+    /// $CASEBRIDGE_REMOTE_PASSWORD and $CASEBRIDGE_REMOTE_CA). A config file
+    /// with a [remote] table does the same without the flag.
+    #[arg(long, global = true, value_name = "URL")]
+    pub remote: Option<String>,
+
+    /// With --remote: allow plain http:// to a loopback address (a relay on
+    /// this host, tests).
+    #[arg(long, global = true)]
+    pub allow_insecure_http: bool,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -54,12 +69,16 @@ pub struct Cli {
 pub enum Command {
     /// Check the configuration, certificates, both sides' reachability and the store.
     Doctor(crate::doctor::DoctorArgs),
-    /// Run the engine without a terminal: GSEM and ServiceNow sync, until SIGTERM.
+    /// Run the engine without a terminal (GSEM and ServiceNow sync) and, with a
+    /// [serve] section, the console API for remote consoles and scripts; until SIGTERM.
     Serve,
     /// Run the simulators of HPE's GSEM gateway and of ServiceNow on loopback.
     Sim(Box<SimArgs>),
     #[command(flatten)]
     Script(ScriptCommand),
+    /// Print the argon2 hash of a password for a [[serve.users]] password_hash;
+    /// the password is read from stdin (asked twice, without echo, on a terminal).
+    HashPassword,
     /// Print a shell completion script, e.g. `casebridge completions bash > /etc/bash_completion.d/casebridge`.
     Completions {
         #[arg(value_enum)]
@@ -100,17 +119,16 @@ pub mod exit {
 pub fn run(cli: Cli) -> ExitCode {
     crate::tls::install_crypto_provider();
     let outcome = match cli.command {
-        Some(Command::Script(command)) => {
-            return ExitCode::from(
-                match run_script(cli.config.as_deref(), cli.operator.as_deref(), &command) {
-                    Ok(()) => exit::OK,
-                    Err(error) => {
-                        eprintln!("casebridge: {error}");
-                        error.exit_code()
-                    }
-                },
-            );
+        Some(Command::Script(ref command)) => {
+            return ExitCode::from(match run_script(&cli, command) {
+                Ok(()) => exit::OK,
+                Err(error) => {
+                    eprintln!("casebridge: {error}");
+                    error.exit_code()
+                }
+            });
         }
+        Some(Command::HashPassword) => password::hash_from_stdin(),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -121,7 +139,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Ok(())
         }
         Some(Command::Serve) => match load_settings(cli.config.as_deref()) {
-            Ok(settings) => runtime().and_then(|rt| rt.block_on(serve(settings))),
+            Ok(settings) => runtime().and_then(|rt| rt.block_on(crate::serve::run(settings))),
             Err(error) => {
                 eprintln!("casebridge: {error:#}");
                 return ExitCode::from(exit::USAGE);
@@ -152,14 +170,15 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             })
         }),
-        // The console: on the site's config when there is one, else the demo.
-        None => match config::locate(cli.config.as_deref())
-            .map(|found| found.map(|path| config::load(&path)))
-        {
+        // The console: on a serve, on the site's engine, else on the demo.
+        None => match target(&cli) {
             Ok(None) => runtime().and_then(|rt| rt.block_on(demo_console())),
-            Ok(Some(Ok(settings))) => runtime()
-                .and_then(|rt| rt.block_on(real_console(settings, cli.operator.as_deref()))),
-            Err(error) | Ok(Some(Err(error))) => {
+            Ok(Some(Target::Site(settings))) => runtime()
+                .and_then(|rt| rt.block_on(real_console(*settings, cli.operator.as_deref()))),
+            Ok(Some(Target::Remote(remote))) => {
+                runtime().and_then(|rt| rt.block_on(remote_console(&remote)))
+            }
+            Err(error) => {
                 eprintln!("casebridge: {error:#}");
                 return ExitCode::from(exit::USAGE);
             }
@@ -174,20 +193,67 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// A scripting command on the site's engine, printing on stdout.
-fn run_script(
-    config: Option<&Path>,
-    operator: Option<&str>,
-    command: &ScriptCommand,
-) -> Result<(), ScriptError> {
-    let settings = load_settings(config).map_err(ScriptError::Config)?;
-    let operator = operator_id(&settings, operator).map_err(ScriptError::Config)?;
-    let source = session::Source::Local {
-        settings: &settings,
-        operator: &operator,
-    };
+/// What the console and the scripting commands work on.
+enum Target {
+    /// The site's engine: in this process for the console, beside it (on
+    /// its store) for the scripting commands.
+    Site(Box<Settings>),
+    /// A `casebridge serve`.
+    Remote(RemoteSettings),
+}
+
+/// `--remote`, else the config file found: a `[remote]` one or the site's;
+/// `None` when there is neither.
+fn target(cli: &Cli) -> anyhow::Result<Option<Target>> {
+    let found = config::locate(cli.config.as_deref())?;
+    if let Some(url) = &cli.remote {
+        // The flag names serve; a [remote] file may still bring [ui] keys.
+        let ui = match found {
+            Some(path) if config::remote::is_remote_config(&path)? => {
+                config::remote::load(&path)?.ui
+            }
+            _ => config::Ui::default(),
+        };
+        let remote = RemoteSettings::from_flag(url, cli.allow_insecure_http, ui)?;
+        return Ok(Some(Target::Remote(remote)));
+    }
+    Ok(match found {
+        None => None,
+        Some(path) if config::remote::is_remote_config(&path)? => {
+            Some(Target::Remote(config::remote::load(&path)?))
+        }
+        Some(path) => Some(Target::Site(Box::new(config::load(&path)?))),
+    })
+}
+
+/// A scripting command on the target's engine, printing on stdout.
+fn run_script(cli: &Cli, command: &ScriptCommand) -> Result<(), ScriptError> {
+    let target = target(cli)
+        .and_then(|found| found.ok_or_else(no_config))
+        .map_err(ScriptError::Config)?;
     let runtime = runtime().map_err(ScriptError::Config)?;
-    runtime.block_on(script::run(command, &source, &mut std::io::stdout().lock()))
+    let mut out = std::io::stdout().lock();
+    match target {
+        Target::Site(settings) => {
+            let operator =
+                operator_id(&settings, cli.operator.as_deref()).map_err(ScriptError::Config)?;
+            let source = session::Source::Local {
+                settings: &settings,
+                operator: &operator,
+            };
+            runtime.block_on(script::run(command, &source, &mut out))
+        }
+        Target::Remote(remote) => {
+            if let Some(operator) = &cli.operator {
+                return Err(ScriptError::OperatorWithRemote(operator.clone()));
+            }
+            runtime.block_on(script::run(
+                command,
+                &session::Source::Remote(&remote),
+                &mut out,
+            ))
+        }
+    }
 }
 
 /// The settings from the config file that `--config`, `$CASEBRIDGE_CONFIG`
@@ -195,30 +261,19 @@ fn run_script(
 fn load_settings(flag: Option<&Path>) -> anyhow::Result<Settings> {
     match config::locate(flag)? {
         Some(path) => Ok(config::load(&path)?),
-        None => anyhow::bail!(
-            "no config file: pass --config PATH, set ${}, or create {}. config.example.toml shows every key",
-            config::CONFIG_ENV,
-            config::default_config_file().map_or_else(
-                || "~/.config/casebridge/config.toml".into(),
-                |p| p.display().to_string()
-            )
-        ),
+        None => Err(no_config()),
     }
 }
 
-/// `casebridge serve`: the engine headless, logging to its file and stderr,
-/// until SIGTERM or Ctrl-C.
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let log_dir = settings.paths().data_dir.join("logs");
-    let _log = logging::init(&log_dir, &settings.log.filter, logging::Sink::FileAndStderr)?;
-    let engine = Engine::start(&settings, StoreKind::Real).await?;
-    if let Some(addr) = engine.push_addr() {
-        tracing::info!(%addr, "GSEM push receiver listening");
-    }
-    wait_for_stop_signal().await?;
-    tracing::info!("stop signal received; stopping");
-    engine.stop().await;
-    Ok(())
+fn no_config() -> anyhow::Error {
+    anyhow::anyhow!(
+        "no config file: pass --config PATH, set ${}, or create {}. config.example.toml shows every key",
+        config::CONFIG_ENV,
+        config::default_config_file().map_or_else(
+            || "~/.config/casebridge/config.toml".into(),
+            |p| p.display().to_string()
+        )
+    )
 }
 
 /// The console on the site's engine, logging to the data dir's file only
@@ -231,6 +286,21 @@ async fn real_console(settings: Settings, operator: Option<&str>) -> anyhow::Res
     let outcome = console(&engine, &settings, &operator).await;
     engine.stop().await;
     outcome
+}
+
+/// The console on a `casebridge serve`, logging to the user's data dir.
+async fn remote_console(remote: &RemoteSettings) -> anyhow::Result<()> {
+    let keys = crate::tui::Settings::from_config(&remote.ui.keys)?;
+    let data_dir = config::default_data_dir().unwrap_or_else(std::env::temp_dir);
+    let filter = config::Log::without_config()?.filter;
+    let _log = logging::init(&data_dir.join("logs"), &filter, logging::Sink::File)?;
+    let (link, relay) = crate::console::remote::connect(remote).await?;
+    // The console's end of the link goes with `run`, which ends the relay.
+    let outcome = crate::tui::run(link, keys).await;
+    if let Err(error) = relay.await {
+        tracing::error!(%error, "the link to serve failed");
+    }
+    Ok(outcome?)
 }
 
 /// `casebridge` without a config file: the console on the embedded demo,
@@ -317,16 +387,6 @@ fn operator_id(settings: &Settings, flag: Option<&str>) -> anyhow::Result<String
 
 /// Names the operator profile the console runs as.
 pub const OPERATOR_ENV: &str = "CASEBRIDGE_OPERATOR";
-
-async fn wait_for_stop_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        result = tokio::signal::ctrl_c() => result?,
-    }
-    Ok(())
-}
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()

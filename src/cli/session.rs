@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::error::ScriptError;
 use crate::config::Settings;
+use crate::config::remote::RemoteSettings;
 use crate::console::local::{self, EngineEnd};
 use crate::console::{
     CaseDetail, CaseId, Connection, ConsoleLink, Event, IncidentSummary, LinkClosed, Request,
@@ -25,11 +26,14 @@ pub(crate) enum Source<'a> {
         settings: &'a Settings,
         operator: &'a str,
     },
+    /// A `casebridge serve`, logged in to as its [[serve.users]] entry,
+    /// which names the operator.
+    Remote(&'a RemoteSettings),
 }
 
 /// The one place that knows local from remote: a console link and the task
 /// serving its engine end.
-fn connect(source: &Source<'_>) -> Result<(ConsoleLink, JoinHandle<()>), ScriptError> {
+async fn connect(source: &Source<'_>) -> Result<(ConsoleLink, JoinHandle<()>), ScriptError> {
     match source {
         Source::Local { settings, operator } => {
             let (link, engine_end) = ConsoleLink::pair();
@@ -37,6 +41,7 @@ fn connect(source: &Source<'_>) -> Result<(ConsoleLink, JoinHandle<()>), ScriptE
             let task = local::spawn(end, settings, operator, engine_end)?;
             Ok((link, task))
         }
+        Source::Remote(remote) => Ok(crate::console::remote::connect(remote).await?),
     }
 }
 
@@ -56,7 +61,7 @@ impl Session {
         source: &Source<'_>,
         timeout: Duration,
     ) -> Result<(Session, Snapshot), ScriptError> {
-        let (link, engine) = connect(source)?;
+        let (link, engine) = connect(source).await?;
         let mut session = Session {
             link,
             engine,
