@@ -493,7 +493,7 @@ async fn send_requests(
     serve: Arc<Serve>,
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
     events: mpsc::UnboundedSender<Event>,
-    trouble: mpsc::UnboundedSender<String>,
+    trouble: mpsc::UnboundedSender<(Arc<str>, String)>,
 ) {
     while let Some(out) = queue.recv().await {
         let envelope = RequestEnvelope {
@@ -505,7 +505,10 @@ async fn send_requests(
             Posted::Refused(reason) => format!("serve refused it: {reason}"),
             Posted::NoSession(reason) => {
                 // The relay reconnects; the request itself was not taken.
-                let _ = trouble.send(format!("serve refused the session: {reason}"));
+                let _ = trouble.send((
+                    Arc::clone(&out.token),
+                    format!("serve refused the session: {reason}"),
+                ));
                 format!(
                     "not sent: serve refused the session ({reason}); send it again once reconnected"
                 )
@@ -540,7 +543,8 @@ struct Relay {
     serve: Arc<Serve>,
     link: EngineLink,
     outgoing: mpsc::UnboundedSender<Outgoing>,
-    trouble: mpsc::UnboundedReceiver<String>,
+    /// Sessions serve refused a request of, and why.
+    trouble: mpsc::UnboundedReceiver<(Arc<str>, String)>,
     token: Arc<str>,
     /// The case whose detail the console follows, and the request that
     /// asked for it, so a reconnection can ask again.
@@ -604,7 +608,13 @@ impl Relay {
                 lost = &mut reader => {
                     return Ended::Lost(lost.unwrap_or_else(|e| format!("the event reader failed: {e}")));
                 }
-                Some(reason) = self.trouble.recv() => break Ended::Lost(reason),
+                // Only the current session's refusal means the link is broken;
+                // a request queued before a reconnection carries the old one.
+                Some((token, reason)) = self.trouble.recv() => {
+                    if token == self.token {
+                        break Ended::Lost(reason);
+                    }
+                }
             }
         };
         reader.abort();
@@ -639,8 +649,6 @@ impl Relay {
             match self.refusing(attempt, &refusal).await? {
                 Ok((token, response)) => {
                     self.token = token;
-                    // A request refused meanwhile (401/409) is stale now.
-                    while self.trouble.try_recv().is_ok() {}
                     self.emit(Event::Connection(Connection::Connected {
                         to: self.serve.name.clone(),
                     }));
@@ -650,8 +658,7 @@ impl Relay {
                             request: Request::LoadCase { case },
                             token: Arc::clone(&self.token),
                         };
-                        // A failed send is answered when the console next
-                        // asks; the sender only stops with the relay.
+                        // The sender outlives this loop, so this cannot fail.
                         let _ = self.outgoing.send(again);
                     }
                     tracing::info!(serve = %self.serve.name, "remote console: reconnected");
