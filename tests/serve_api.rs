@@ -4,10 +4,10 @@
 //! simulator: logins, the failure delay, plain HTTP, the event stream,
 //! two sessions seeing each other's comment, and the metrics.
 
+mod serve_rig;
+
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use casebridge::config::{self, Transport};
@@ -21,172 +21,28 @@ use casebridge::console::{
 };
 use casebridge::engine::{Engine, StoreKind};
 use casebridge::serve::Server;
-use casebridge::sim::gsem::{GsemSim, GsemSimConfig};
-use casebridge::sim::pki::{ClientAuth, TestPki, server_config};
-use casebridge::sim::servicenow::{
-    INTEGRATION_PASSWORD, INTEGRATION_USER, NewIncident, ServiceNowSim, SimConfig,
-};
+use serve_rig::{ADA_PASSWORD, BOB_PASSWORD, Backends, write_private};
 
-const AGENT_KEY: &str = "serve-api-agent-key";
-const ADA_PASSWORD: &str = "ada-password-0451";
-const BOB_PASSWORD: &str = "bob-password-7731";
 const WAIT: Duration = Duration::from_secs(20);
 
 struct Rig {
-    _dir: tempfile::TempDir,
-    gsem: GsemSim,
-    _sn: ServiceNowSim,
-    incident: String,
+    backends: Backends,
     server: Server,
     url: String,
     client: reqwest::Client,
 }
 
-fn write_private(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
 impl Rig {
     async fn start() -> Rig {
-        casebridge::tls::install_crypto_provider();
-        let dir = tempfile::tempdir().unwrap();
-        let pki = TestPki::generate("casebridge.serve").unwrap();
-        let paths = pki.write_to(&dir.path().join("pki")).unwrap();
-        let tls = server_config(
-            &pki.server,
-            &ClientAuth::Required(vec![pki.ca.cert().cert_der()]),
-        )
-        .unwrap();
-        let mut sim = GsemSimConfig::new(Arc::new(tls), AGENT_KEY);
-        // HPE answers only when a test says so.
-        sim.provider.answer_delay = None;
-        let gsem = GsemSim::start(sim).await.unwrap();
-        let sn = ServiceNowSim::start(SimConfig::default()).await.unwrap();
-        let incident = sn
-            .create_incident(&NewIncident::new("Slingshot fabric manager down"))
-            .unwrap()
-            .get("number")
-            .to_owned();
-        write_private(&dir.path().join("secrets/agent-key"), AGENT_KEY);
-        write_private(
-            &dir.path().join("secrets/sn-password"),
-            INTEGRATION_PASSWORD,
-        );
-        let config_path = dir.path().join("config.toml");
-        let text = format!(
-            r#"
-[site]
-organization = "Serve Lab"
-[site.address]
-street = "1 Main St"
-city = "Springfield"
-region = "IL"
-postal_code = "62701"
-country = "US"
-[site.contact]
-first_name = "Ops"
-last_name = "Desk"
-phone = "+1 217 555 0100"
-email = "ops@example.org"
-[site.alternate_contact]
-first_name = "Night"
-last_name = "Shift"
-phone = "+1 217 555 0101"
-email = "night@example.org"
-
-[[operators]]
-id = "ada"
-first_name = "Ada"
-last_name = "Lovelace"
-
-[[operators]]
-id = "bob"
-first_name = "Bob"
-last_name = "Kahn"
-
-[[systems]]
-name = "compute"
-serial = "SN0001"
-contract = "CN0001"
-cmdb_ci = "ci-0001"
-
-[gsem]
-environment = "prod"
-[gsem.prod]
-base_url = "{base}"
-agent_key = {{ file = "secrets/agent-key" }}
-remote_agent_name = "SFDC_Train_REST_P042"
-remote_agent_type = "CUSTOMER"
-mode = "pull"
-poll_interval = "100ms"
-client_cert = "{client_cert}"
-client_key = "{client_key}"
-ca_bundle = "{ca}"
-request_timeout = "2s"
-backoff_start = "50ms"
-backoff_cap = "300ms"
-
-[servicenow]
-instance_url = "{sn}"
-allow_insecure_http = true
-user = "{INTEGRATION_USER}"
-password = {{ file = "secrets/sn-password" }}
-poll_interval = "1s"
-request_timeout = "2s"
-backoff_start = "50ms"
-backoff_cap = "1s"
-sync_state_to_incident = false
-close_case_when_incident_resolved = false
-
-[store]
-path = "{store}"
-
-[serve]
-listen = "127.0.0.1:0"
-tls_cert = "{server_cert}"
-tls_key = "{server_key}"
-
-[[serve.users]]
-name = "ada"
-password_hash = "{ada_hash}"
-operator = "ada"
-
-[[serve.users]]
-name = "bob"
-password_hash = "{bob_hash}"
-operator = "bob"
-"#,
-            base = gsem.base_url(),
-            client_cert = paths.client.cert.display(),
-            client_key = paths.client.key.display(),
-            ca = paths.ca.cert.display(),
-            sn = sn.base_url(),
-            store = dir.path().join("data/casebridge.db").display(),
-            server_cert = paths.server.cert.display(),
-            server_key = paths.server.key.display(),
-            ada_hash = config::hash_password(ADA_PASSWORD).unwrap(),
-            bob_hash = config::hash_password(BOB_PASSWORD).unwrap(),
-        );
-        write_private(&config_path, &text);
-        let settings = config::load(&config_path).unwrap();
+        let backends = Backends::start("127.0.0.1:0").await;
+        let settings = config::load(&backends.config_path).unwrap();
         let engine = Engine::start(&settings, StoreKind::Real).await.unwrap();
         let server = Server::start(&settings, engine).await.unwrap();
-        let client = reqwest::Client::builder()
-            .tls_certs_only([
-                reqwest::Certificate::from_pem(pki.ca.cert().cert_pem().as_bytes()).unwrap(),
-            ])
-            .build()
-            .unwrap();
         Rig {
-            _dir: dir,
-            gsem,
-            _sn: sn,
-            incident,
             url: format!("https://127.0.0.1:{}", server.local_addr().port()),
+            client: backends.client(),
+            backends,
             server,
-            client,
         }
     }
 
@@ -636,7 +492,9 @@ async fn two_sessions_see_each_others_comment_and_the_metrics_count_it() {
         );
         let found = ada_events
             .wait("the incidents", |e| match e {
-                Event::Incidents(list) => Some(list.iter().any(|i| i.number == rig.incident)),
+                Event::Incidents(list) => {
+                    Some(list.iter().any(|i| i.number == rig.backends.incident))
+                }
                 _ => None,
             })
             .await;
@@ -646,7 +504,7 @@ async fn two_sessions_see_each_others_comment_and_the_metrics_count_it() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let open = OpenCase {
-        incident: rig.incident.clone(),
+        incident: rig.backends.incident.clone(),
         system: "compute".into(),
         priority: Priority::CriticalDegraded,
         title: "Slingshot fabric manager down".into(),
@@ -665,7 +523,10 @@ async fn two_sessions_see_each_others_comment_and_the_metrics_count_it() {
     ada_events
         .case(case, "the acknowledged case", |c| !c.flags.pending)
         .await;
-    rig.gsem.hpe_accept(&rig.incident).unwrap();
+    rig.backends
+        .gsem
+        .hpe_accept(&rig.backends.incident)
+        .unwrap();
     ada_events
         .case(case, "HPE's acceptance", |c| c.provider_id.is_some())
         .await;

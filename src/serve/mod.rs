@@ -199,34 +199,49 @@ impl Server {
 
 /// `casebridge serve`: logs to the data dir's file and stderr, starts the
 /// engine and (with a `[serve]` section) the console API, and runs until
-/// SIGTERM or Ctrl-C; then it stops the API, then the engine.
+/// SIGTERM or Ctrl-C; then it stops the API, then the engine. A signal
+/// that comes while starting stops it as soon as it has started.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let log_dir = settings.paths().data_dir.join("logs");
     let _log = logging::init(&log_dir, &settings.log.filter, logging::Sink::FileAndStderr)?;
+    let stop = StopSignal::listen()?;
     let engine = Engine::start(&settings, StoreKind::Real).await?;
     if let Some(addr) = engine.push_addr() {
         tracing::info!(%addr, "GSEM push receiver listening");
     }
     if settings.serve.is_none() {
         tracing::warn!("no [serve] section in the config: the engine runs without the console API");
-        wait_for_stop_signal().await?;
-        tracing::info!("stop signal received; stopping");
+        let waited = stop.wait().await;
+        tracing::info!("stopping");
         engine.stop().await;
-        return Ok(());
+        return Ok(waited?);
     }
     let server = Server::start(&settings, engine).await?;
-    let waited = wait_for_stop_signal().await;
+    let waited = stop.wait().await;
     tracing::info!("stopping");
     server.stop().await;
     Ok(waited?)
 }
 
-async fn wait_for_stop_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        result = tokio::signal::ctrl_c() => result?,
+/// SIGTERM or Ctrl-C, listened for from the start.
+struct StopSignal {
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignal {
+            term: signal(SignalKind::terminate())?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) -> std::io::Result<()> {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            result = tokio::signal::ctrl_c() => result?,
+        }
+        tracing::info!("stop signal received");
+        Ok(())
+    }
 }
