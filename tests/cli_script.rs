@@ -750,6 +750,15 @@ async fn usage_errors_and_completions() {
         .unwrap();
     assert_eq!(no_config.status.code(), Some(2));
 
+    cli(&rig, &["outbox", "list"], None).await.fails(
+        2,
+        &format!(
+            "no store at {}: start `casebridge serve` (or the console) once on this config to create it, or fix store.path",
+            rig.store_path.display()
+        ),
+    );
+    assert!(!rig.store_path.exists());
+
     let help = cli(&rig, &["--help"], None).await.ok();
     assert!(
         help.stdout.contains("3 what the command names"),

@@ -23,6 +23,11 @@ pub enum ScriptError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
+        "no store at {}: start `casebridge serve` (or the console) once on this config to create it, or fix store.path",
+        .0.display()
+    )]
+    NoStore(std::path::PathBuf),
+    #[error(
         "no case {0:?}: name one by its incident number (INC0010001), tracking number (INC0010001_1) or HPE case number; `casebridge case list` shows them"
     )]
     NoCase(String),
@@ -90,6 +95,7 @@ impl ScriptError {
             ScriptError::Config(_)
             | ScriptError::Operator(_)
             | ScriptError::OperatorWithRemote(_)
+            | ScriptError::NoStore(_)
             | ScriptError::UnknownSystem { .. }
             | ScriptError::NoSystem { .. }
             | ScriptError::TwoStdin(..)

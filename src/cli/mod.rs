@@ -233,6 +233,8 @@ fn run_script(cli: &Cli, command: &ScriptCommand) -> Result<(), ScriptError> {
         .map_err(ScriptError::Config)?;
     let runtime = runtime().map_err(ScriptError::Config)?;
     let mut out = std::io::stdout().lock();
+    // The command's `-` texts are read into it.
+    let command = command.clone();
     match target {
         Target::Site(settings) => {
             let operator =

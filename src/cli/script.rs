@@ -49,7 +49,7 @@ pub struct ScriptOptions {
 }
 
 /// The scripting commands, at the top of the command line.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum ScriptCommand {
     /// Cases: list, show, open, comment, close.
     #[command(after_long_help = JSON_SHAPES)]
@@ -62,7 +62,7 @@ pub enum ScriptCommand {
     Quarantine(QuarantineArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct CaseArgs {
     #[command(subcommand)]
     pub command: CaseCommand,
@@ -72,7 +72,7 @@ pub struct CaseArgs {
 
 /// A case is named by its incident number (when the incident has one
 /// case), its tracking number (`INC0010001_2`) or HPE's case number.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum CaseCommand {
     /// The cases, most recently updated first.
     List {
@@ -103,7 +103,7 @@ pub enum CaseCommand {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct OpenArgs {
     /// The ServiceNow incident number, as casebridge has read it.
     #[arg(long)]
@@ -123,7 +123,7 @@ pub struct OpenArgs {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct OutboxArgs {
     #[command(subcommand)]
     pub command: OutboxCommand,
@@ -131,7 +131,7 @@ pub struct OutboxArgs {
     pub options: ScriptOptions,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum OutboxCommand {
     /// How many messages are queued, and the parked ones (refused by GSEM for good).
     List,
@@ -150,7 +150,7 @@ pub enum OutboxCommand {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct QuarantineArgs {
     #[command(subcommand)]
     pub command: QuarantineCommand,
@@ -158,7 +158,7 @@ pub struct QuarantineArgs {
     pub options: ScriptOptions,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum QuarantineCommand {
     /// The open entries.
     List,
@@ -178,14 +178,50 @@ impl ScriptCommand {
             ScriptCommand::Quarantine(a) => a.options,
         }
     }
+
+    /// Replaces the text given as `-` by stdin's content, before anything
+    /// connects; only one text may come from there.
+    fn read_stdin(&mut self) -> Result<(), ScriptError> {
+        let mut texts: Vec<(&'static str, &mut String)> = match self {
+            ScriptCommand::Case(a) => match &mut a.command {
+                CaseCommand::Comment { text, .. } => vec![("TEXT", text)],
+                CaseCommand::Close { notes, .. } => vec![("NOTES", notes)],
+                CaseCommand::Open(open) => [
+                    ("--title", open.title.as_mut()),
+                    ("--description", open.description.as_mut()),
+                ]
+                .into_iter()
+                .filter_map(|(name, text)| Some((name, text?)))
+                .collect(),
+                CaseCommand::List { .. } | CaseCommand::Show { .. } => Vec::new(),
+            },
+            ScriptCommand::Outbox(a) => match &mut a.command {
+                OutboxCommand::Retry {
+                    body: Some(body), ..
+                } => vec![("--body", body)],
+                _ => Vec::new(),
+            },
+            ScriptCommand::Quarantine(_) => Vec::new(),
+        };
+        texts.retain(|(_, text)| text.as_str() == "-");
+        match texts.as_mut_slice() {
+            [] => Ok(()),
+            [(_, text)] => {
+                **text = read_stdin()?;
+                Ok(())
+            }
+            [(first, _), (second, _), ..] => Err(ScriptError::TwoStdin(first, second)),
+        }
+    }
 }
 
 /// Runs one scripting command on the engine `source` names.
 pub(crate) async fn run(
-    command: &ScriptCommand,
+    mut command: ScriptCommand,
     source: &Source<'_>,
     out: &mut dyn Write,
 ) -> Result<(), ScriptError> {
+    command.read_stdin()?;
     let options = command.options();
     let (mut session, snapshot) =
         Session::open(source, Duration::from_secs(options.timeout)).await?;
@@ -234,23 +270,21 @@ impl Run<'_> {
             }
             CaseCommand::Open(args) => self.open(args).await?,
             CaseCommand::Comment { case, text } => {
-                let text = read_text(text)?;
                 let case = find_case(&self.snapshot.cases, case)?;
-                rules::check_comment(case, &text)?;
+                rules::check_comment(case, text)?;
                 let request = Request::Comment {
                     case: case.id,
-                    text,
+                    text: text.clone(),
                 };
                 let transaction = TransactionName::ProvideProblemInformation.canonical();
                 self.case_action("comment", request, transaction).await?;
             }
             CaseCommand::Close { case, notes } => {
-                let notes = read_text(notes)?;
                 let case = find_case(&self.snapshot.cases, case)?;
-                let kind = rules::close_transaction(case, &notes)?;
+                let kind = rules::close_transaction(case, notes)?;
                 let request = Request::Close {
                     case: case.id,
-                    notes,
+                    notes: notes.clone(),
                 };
                 self.case_action("close", request, Some(kind.transaction()))
                     .await?;
@@ -260,11 +294,6 @@ impl Run<'_> {
     }
 
     async fn open(&mut self, args: &OpenArgs) -> Result<(), ScriptError> {
-        if args.title.as_deref() == Some("-") && args.description.as_deref() == Some("-") {
-            return Err(ScriptError::TwoStdin("--title", "--description"));
-        }
-        let title = args.title.as_deref().map(read_text).transpose()?;
-        let description = args.description.as_deref().map(read_text).transpose()?;
         let incident = self.session.incident(&args.incident).await?;
         let system = choose_system(
             &self.snapshot.systems,
@@ -276,8 +305,8 @@ impl Run<'_> {
             incident: incident.number.clone(),
             system: system.name.clone(),
             priority: args.priority.into(),
-            title: title.unwrap_or(incident.short_description),
-            description: description.unwrap_or(incident.description),
+            title: args.title.clone().unwrap_or(incident.short_description),
+            description: args.description.clone().unwrap_or(incident.description),
         });
         self.case_action("open", request, TransactionName::ServiceRequest.canonical())
             .await
@@ -333,7 +362,7 @@ impl Run<'_> {
                 )?);
             }
             OutboxCommand::Retry { seq, body } => {
-                let request = match body.as_deref().map(read_text).transpose()? {
+                let request = match body.clone() {
                     Some(body) => Request::EditAndRetry { seq: *seq, body },
                     None => Request::RetryOutbox { seq: *seq },
                 };
@@ -497,12 +526,9 @@ fn choose_system<'a>(
     }
 }
 
-/// The text itself, or stdin's whole content for `-` without its final
-/// line break(s), which `echo` and editors add.
-fn read_text(value: &str) -> Result<String, ScriptError> {
-    if value != "-" {
-        return Ok(value.to_string());
-    }
+/// Stdin's whole content without its final line break(s), which `echo`
+/// and editors add.
+fn read_stdin() -> Result<String, ScriptError> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .lock()

@@ -36,6 +36,11 @@ pub(crate) enum Source<'a> {
 async fn connect(source: &Source<'_>) -> Result<(ConsoleLink, JoinHandle<()>), ScriptError> {
     match source {
         Source::Local { settings, operator } => {
+            // Opening would create an empty store, and every list would be
+            // empty for a mistyped path.
+            if !settings.store.path.exists() {
+                return Err(ScriptError::NoStore(settings.store.path.clone()));
+            }
             let (link, engine_end) = ConsoleLink::pair();
             let end = EngineEnd::beside(settings)?;
             let task = local::spawn(end, settings, operator, engine_end)?;
