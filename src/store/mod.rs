@@ -136,6 +136,8 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     demo: bool,
+    /// Moves on every commit of this connection (see [`Store::commits`]).
+    commits: tokio::sync::watch::Sender<u64>,
     // Declared after `conn` so the database is closed before the lock goes.
     _lock: Option<lock::EngineLock>,
 }
@@ -195,12 +197,43 @@ impl Store {
             Ok(())
         })?;
         let demo = read_demo_mark(&conn)?;
+        let commits = tokio::sync::watch::Sender::new(0u64);
+        let rung = commits.clone();
+        conn.commit_hook(Some(move || {
+            rung.send_modify(|n| *n = n.wrapping_add(1));
+            false
+        }));
         Ok(Store {
             conn,
             path: path.to_path_buf(),
             demo,
+            commits,
             _lock: lock,
         })
+    }
+
+    /// Changes after every commit made through this store (its connection;
+    /// other processes' writes are not seen here). SQLite calls the hook
+    /// just before the commit ends, while the committer still holds the
+    /// store, so whoever wakes on it and then takes the store reads the
+    /// committed state.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
+    /// Runs `f` in one read (deferred) transaction: all its queries see the
+    /// same state of the store, and SQLite takes its read lock once rather
+    /// than once per statement. `f` only reads: [`Store::transaction`] and
+    /// the operations that run in their own transaction fail inside it.
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
+            .map_err(StoreError::from)?;
+        let out = f(self)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
     }
 
     /// The database file.
