@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -39,13 +39,15 @@ use crate::gsem::shared::{SharedStore, from_ms, now_ms, with_store};
 use crate::sis::{self, Person, Requester, TransactionName};
 use crate::store::prelude::*;
 use crate::store::{
-    Access, CaseFilter, CaseRow, EventRow, InboxState, JournalRow, JournalState, NewCase,
-    NewJournal, OutboxRow, OutboxState, QuarantineRow, QuarantineState, Store, StoreError, Via,
+    Access, CaseFilter, CaseRow, InboxState, JournalRow, JournalState, NewCase, NewJournal,
+    OutboxRow, OutboxState, QuarantineRow, QuarantineState, Store, StoreError, Via,
 };
 use crate::sync::health::ServiceNowHealth;
 use crate::updates::NOT_UNDERSTOOD_KIND;
 
-/// How often the store is checked for changes made by the engine's tasks.
+/// How often the store is checked for changes made by other processes (the
+/// CLI beside `serve`, another console). Commits made through the engine's
+/// own connection wake the console end at once.
 pub const POLL: Duration = Duration::from_millis(250);
 
 /// The most incidents the open-case dialog is offered, newest first.
@@ -159,6 +161,7 @@ pub fn spawn(
         started: Utc::now(),
         demo: false,
         last_health: None,
+        poll_every: POLL,
     };
     Ok(tokio::spawn(local.run(link.requests)))
 }
@@ -270,14 +273,30 @@ struct Local {
     started: DateTime<Utc>,
     demo: bool,
     last_health: Option<Health>,
+    /// [`POLL`], but for tests.
+    poll_every: Duration,
 }
 
 impl Local {
     async fn run(mut self, mut requests: mpsc::UnboundedReceiver<(RequestId, Request)>) {
+        // Subscribed before the snapshot is read: a commit in between is
+        // looked at after it.
+        let commits = with_store(&self.store, |s| Ok::<_, StoreError>(s.commits())).await;
+        let (mut commits, mut commits_open) = match commits {
+            Ok(commits) => (commits, true),
+            Err(e) => {
+                tracing::error!(error = %e, "console: cannot watch the store's commits");
+                (tokio::sync::watch::channel(0).1, false)
+            }
+        };
         if !self.snapshot().await {
             return;
         }
-        let mut tick = tokio::time::interval(POLL);
+        // The snapshot was just read: the first look is a period away.
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.poll_every,
+            self.poll_every,
+        );
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (mut gsem_open, mut sn_open) = (true, true);
         loop {
@@ -286,6 +305,12 @@ impl Local {
                     Some((id, request)) => self.handle(id, request).await,
                     None => false,
                 },
+                // A burst of commits is one change: `changed` marks them
+                // all seen.
+                changed = commits.changed(), if commits_open => {
+                    commits_open = changed.is_ok();
+                    self.poll().await
+                }
                 changed = self.gsem_health.changed(), if gsem_open => {
                     gsem_open = changed.is_ok();
                     self.send_health()
@@ -316,8 +341,10 @@ impl Local {
         let context = Arc::clone(&self.context);
         let taken = with_store(&self.store, move |s| {
             let mut w = Self::lock(&watcher);
-            let cases = w.reset(s, &context, now_ms())?;
-            Ok::<_, StoreError>((cases, parked(s)?, quarantine(s)?, s.is_demo()))
+            s.read(|s| {
+                let cases = w.reset(s, &context, now_ms())?;
+                Ok::<_, StoreError>((cases, parked(s)?, quarantine(s)?, s.is_demo()))
+            })
         })
         .await;
         match taken {
@@ -919,16 +946,21 @@ impl Watcher {
         let Some(id) = self.loaded else {
             return Ok(None);
         };
-        let Some(row) = s.case_by_id(id)? else {
+        let detail = s.read(|s| {
+            let Some(row) = s.case_by_id(id)? else {
+                return Ok(None);
+            };
+            let Some(summary) = self
+                .summarize(s, context, vec![row.clone()], Some(&[id]), now)?
+                .pop()
+            else {
+                return Ok(None);
+            };
+            detail(s, summary, row).map(Some)
+        })?;
+        let Some(detail) = detail else {
             return Ok(None);
         };
-        let Some(summary) = self
-            .summarize(s, context, vec![row.clone()], Some(&[id]), now)?
-            .pop()
-        else {
-            return Ok(None);
-        };
-        let detail = detail(s, summary, row)?;
         if self.last_detail.as_ref() == Some(&detail) {
             return Ok(None);
         }
@@ -1086,50 +1118,49 @@ fn detail(s: &Store, summary: CaseSummary, row: CaseRow) -> Result<CaseDetail, S
         .iter()
         .filter(|j| j.entry.kind == NOT_UNDERSTOOD_KIND)
         .count();
+    let inbound = inbound_raw(s.conn(), &journal)?;
     let timeline = journal
         .into_iter()
-        .map(|j| timeline_entry(s, j, &outbox))
-        .collect::<Result<_, StoreError>>()?;
+        .map(|j| timeline_entry(j, &outbox, &inbound))
+        .collect();
+    let mut task_events = record_events(s.conn(), "onsite_tasks", "task_events", row.id)?;
     let tasks = s
         .tasks_for_case(row.id)?
         .into_iter()
-        .map(|t| {
-            Ok(TaskView {
-                events: record_events(s.task_timeline(t.id)?),
-                open: !matches!(t.status.as_deref(), Some("complete" | "cancelled")),
-                status: t.status.unwrap_or_default(),
-                known: t.status_known,
-                task_id: t.task_id,
-                description: t.description,
-                scheduled_start: t.scheduled_start,
-                engineer_eta: t.engineer_eta,
-            })
+        .map(|t| TaskView {
+            events: task_events.remove(&t.id).unwrap_or_default(),
+            open: !matches!(t.status.as_deref(), Some("complete" | "cancelled")),
+            status: t.status.unwrap_or_default(),
+            known: t.status_known,
+            task_id: t.task_id,
+            description: t.description,
+            scheduled_start: t.scheduled_start,
+            engineer_eta: t.engineer_eta,
         })
-        .collect::<Result<_, StoreError>>()?;
+        .collect();
+    let mut part_events = record_events(s.conn(), "part_orders", "part_events", row.id)?;
     let parts = s
         .parts_for_case(row.id)?
         .into_iter()
-        .map(|p| {
-            Ok(PartView {
-                events: record_events(s.part_timeline(p.id)?),
-                in_transit: matches!(
-                    p.status.as_deref(),
-                    Some("ordered" | "backordered" | "shipped")
-                ),
-                status: p.status.unwrap_or_default(),
-                known: p.status_known,
-                order_id: p.order_id,
-                part_number: p.part_number,
-                part_description: p.part_description,
-                quantity: p.quantity.and_then(|q| u32::try_from(q).ok()),
-                carrier: p.carrier,
-                tracking_number: p.tracking_number,
-                eta: p.eta,
-                return_required: p.return_required,
-                return_status: p.return_status,
-            })
+        .map(|p| PartView {
+            events: part_events.remove(&p.id).unwrap_or_default(),
+            in_transit: matches!(
+                p.status.as_deref(),
+                Some("ordered" | "backordered" | "shipped")
+            ),
+            status: p.status.unwrap_or_default(),
+            known: p.status_known,
+            order_id: p.order_id,
+            part_number: p.part_number,
+            part_description: p.part_description,
+            quantity: p.quantity.and_then(|q| u32::try_from(q).ok()),
+            carrier: p.carrier,
+            tracking_number: p.tracking_number,
+            eta: p.eta,
+            return_required: p.return_required,
+            return_status: p.return_status,
         })
-        .collect::<Result<_, StoreError>>()?;
+        .collect();
     Ok(CaseDetail {
         summary,
         title: row.title,
@@ -1141,22 +1172,82 @@ fn detail(s: &Store, summary: CaseSummary, row: CaseRow) -> Result<CaseDetail, S
     })
 }
 
-fn record_events(rows: Vec<EventRow>) -> Vec<RecordEvent> {
-    rows.into_iter()
-        .map(|e| RecordEvent {
-            status: e.status,
-            known: e.status_known,
-            time: from_ms(e.event_at.unwrap_or(e.created_at)),
-            raw: e.raw_text.unwrap_or_default(),
-        })
-        .collect()
+/// The events of every task (or part order) of a case in one query, by
+/// record id, each record's oldest first as the store orders a record's
+/// timeline.
+fn record_events(
+    c: &Connection,
+    records: &str,
+    events: &str,
+    case_id: CaseId,
+) -> Result<HashMap<i64, Vec<RecordEvent>>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT e.record_id, e.status, e.status_known, COALESCE(e.event_at, e.created_at),
+             e.raw_text
+         FROM {events} AS e JOIN {records} AS r ON r.id = e.record_id
+         WHERE r.case_id = ?1
+         ORDER BY e.record_id, COALESCE(e.event_at, e.created_at), e.id"
+    ))?;
+    let rows = stmt.query_map([case_id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            RecordEvent {
+                status: r.get(1)?,
+                known: r.get(2)?,
+                time: from_ms(r.get(3)?),
+                raw: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+            },
+        ))
+    })?;
+    let mut out: HashMap<i64, Vec<RecordEvent>> = HashMap::new();
+    for row in rows {
+        let (record, event) = row?;
+        out.entry(record).or_default().push(event);
+    }
+    Ok(out)
+}
+
+/// The MessageId an HPE entry came in with: entries split out of one
+/// message share it before `#`.
+fn message_id(remote_id: &str) -> &str {
+    remote_id.split('#').next().unwrap_or(remote_id)
+}
+
+/// The received bodies of the HPE entries of `journal`, by MessageId, in
+/// one query.
+fn inbound_raw(
+    c: &Connection,
+    journal: &[JournalRow],
+) -> Result<HashMap<String, String>, StoreError> {
+    let ids: BTreeSet<&str> = journal
+        .iter()
+        .filter(|j| j.entry.origin == crate::store::Origin::Hpe)
+        .filter_map(|j| j.entry.remote_id.as_deref().map(message_id))
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids = serde_json::Value::from(ids.into_iter().collect::<Vec<_>>()).to_string();
+    let mut stmt = c.prepare_cached(
+        "SELECT message_id, raw FROM inbox
+         WHERE message_id IN (SELECT value FROM json_each(?1))",
+    )?;
+    let rows = stmt.query_map([ids], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (id, raw) = row?;
+        out.insert(id, String::from_utf8_lossy(&raw).into_owned());
+    }
+    Ok(out)
 }
 
 fn timeline_entry(
-    s: &Store,
     row: JournalRow,
     outbox: &HashMap<i64, OutboxRow>,
-) -> Result<TimelineEntry, StoreError> {
+    inbound: &HashMap<String, String>,
+) -> TimelineEntry {
     let j = row.entry;
     let message = j.outbox_seq.and_then(|seq| outbox.get(&seq));
     let status = match j.state {
@@ -1175,29 +1266,15 @@ fn timeline_entry(
     let (origin, author, raw) = match j.origin {
         crate::store::Origin::Local => (Origin::Local, j.author, message.map(|m| m.body.clone())),
         crate::store::Origin::ServiceNow => (Origin::ServiceNow, j.author, None),
-        crate::store::Origin::Hpe => {
-            // Entries split out of one message share its MessageId before `#`.
-            let message_id = j
-                .remote_id
+        crate::store::Origin::Hpe => (
+            Origin::Hpe,
+            crate::gsem::processor::HPE_AUTHOR.to_string(),
+            j.remote_id
                 .as_deref()
-                .map(|id| id.split('#').next().unwrap_or(id));
-            let raw = match message_id {
-                Some(id) => s
-                    .conn()
-                    .prepare_cached("SELECT raw FROM inbox WHERE message_id = ?1")?
-                    .query_row([id], |r| r.get::<_, Vec<u8>>(0))
-                    .optional()?
-                    .map(|raw| String::from_utf8_lossy(&raw).into_owned()),
-                None => None,
-            };
-            (
-                Origin::Hpe,
-                crate::gsem::processor::HPE_AUTHOR.to_string(),
-                raw,
-            )
-        }
+                .and_then(|id| inbound.get(message_id(id)).cloned()),
+        ),
     };
-    Ok(TimelineEntry {
+    TimelineEntry {
         id: row.id,
         origin,
         author,
@@ -1206,7 +1283,7 @@ fn timeline_entry(
         time: from_ms(j.event_at),
         status,
         raw,
-    })
+    }
 }
 
 /// Incidents the dialog offers (`number`: just that one, resolved or not),
@@ -1427,6 +1504,76 @@ mod tests {
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].detail, "ERROR 1003");
         assert_eq!(list[0].incident, "INC0004999");
+    }
+
+    /// A console end on `store` whose periodic look is an hour away: what
+    /// it reports sooner was woken by a commit.
+    fn local_without_ticks(store: SharedStore, events: mpsc::UnboundedSender<Event>) -> Local {
+        let actions = Actions::new(
+            Arc::clone(&store),
+            sis::MessageBuilder::new(
+                sis::Destination {
+                    remote_agent_name: "SFDC_Train_REST_P042".into(),
+                    remote_agent_type: "CUSTOMER".into(),
+                },
+                sis::ActivityTable::default(),
+            ),
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        Local {
+            store,
+            actions,
+            context: Arc::new(context()),
+            events,
+            gsem_health: watch::channel(GsemHealth::default()).1,
+            sn_health: watch::channel(ServiceNowHealth::default()).1,
+            watcher: Arc::new(Mutex::new(Watcher::default())),
+            started: Utc::now(),
+            demo: false,
+            last_health: None,
+            poll_every: Duration::from_secs(3600),
+        }
+    }
+
+    async fn next_event(console: &mut super::super::link::ConsoleLink) -> Event {
+        tokio::time::timeout(Duration::from_secs(30), console.recv())
+            .await
+            .expect("no event from the console end")
+            .expect("the console end stopped")
+    }
+
+    #[tokio::test]
+    async fn a_commit_through_the_engines_connection_wakes_the_console_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("cases.db"), Role::Tool).unwrap();
+        let t0 = 1_700_000_000_000;
+        let case = store.create_case(&new_case(1), t0).unwrap();
+        let store: SharedStore = Arc::new(Mutex::new(store));
+        let (mut console, engine) = super::super::link::ConsoleLink::pair();
+        let end = local_without_ticks(Arc::clone(&store), engine.events);
+        let task = tokio::spawn(end.run(engine.requests));
+        let Event::Snapshot(snapshot) = next_event(&mut console).await else {
+            panic!("the console end did not start with a snapshot");
+        };
+        assert_eq!(snapshot.cases.len(), 1);
+        assert_eq!(snapshot.cases[0].state, 0);
+
+        // Another task of the engine commits through the shared connection.
+        with_store(&store, move |s| s.set_case_state(case.id, 5, t0 + 10))
+            .await
+            .unwrap();
+        let changed = loop {
+            match next_event(&mut console).await {
+                Event::CaseChanged(summary) => break summary,
+                Event::Health(_) => continue,
+                other => panic!("unexpected event {other:?}"),
+            }
+        };
+        assert_eq!(changed.id, case.id);
+        assert_eq!(changed.state, 5);
+        assert_eq!(changed.updated, from_ms(t0 + 10));
+        drop(console);
+        task.await.unwrap();
     }
 
     #[test]

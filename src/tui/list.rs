@@ -230,16 +230,34 @@ impl CaseList {
         self.recompute(keep);
     }
 
+    /// Adds or replaces one case and moves it to its place in the view: a
+    /// binary search, not a new sort of every case (a case view's detail
+    /// brings its summary along each time it arrives).
     pub fn upsert(&mut self, case: CaseSummary) {
         let keep = self.selected_id();
-        match self.index.get(&case.id) {
-            Some(&i) => self.rows[i] = ListRow::new(case),
-            None => {
-                self.index.insert(case.id, self.rows.len());
-                self.rows.push(ListRow::new(case));
+        let i = match self.index.get(&case.id) {
+            Some(&i) if self.rows[i].case == case => return,
+            Some(&i) => {
+                self.rows[i] = ListRow::new(case);
+                if let Some(pos) = self.view.iter().position(|&v| v == i) {
+                    self.view.remove(pos);
+                }
+                i
             }
+            None => {
+                let i = self.rows.len();
+                self.index.insert(case.id, i);
+                self.rows.push(ListRow::new(case));
+                i
+            }
+        };
+        if self.admits(i) {
+            let pos = self
+                .view
+                .partition_point(|&v| self.order(v, i) == Ordering::Less);
+            self.view.insert(pos, i);
         }
-        self.recompute(keep);
+        self.reselect(keep);
     }
 
     pub fn get(&self, id: CaseId) -> Option<&CaseSummary> {
@@ -309,22 +327,31 @@ impl CaseList {
     /// Rebuilds the view and keeps the same case selected when it is still
     /// shown.
     fn recompute(&mut self, keep: Option<CaseId>) {
-        let rows = &self.rows;
-        let mut view: Vec<usize> = (0..rows.len())
-            .filter(|&i| self.scope.admits(&rows[i].case) && self.filter.admits(&rows[i]))
-            .collect();
-        let (key, descending) = (self.sort, self.descending);
-        view.sort_by(|&a, &b| {
-            let (a, b) = (&rows[a].case, &rows[b].case);
-            let primary = key.compare(a, b);
-            let primary = if descending {
-                primary.reverse()
-            } else {
-                primary
-            };
-            primary.then_with(|| a.id.cmp(&b.id))
-        });
+        let mut view: Vec<usize> = (0..self.rows.len()).filter(|&i| self.admits(i)).collect();
+        view.sort_by(|&a, &b| self.order(a, b));
         self.view = view;
+        self.reselect(keep);
+    }
+
+    /// Whether row `i` is in the view.
+    fn admits(&self, i: usize) -> bool {
+        let row = &self.rows[i];
+        self.scope.admits(&row.case) && self.filter.admits(row)
+    }
+
+    /// The view's order of rows `a` and `b`: the sort key, then the case id.
+    fn order(&self, a: usize, b: usize) -> Ordering {
+        let (a, b) = (&self.rows[a].case, &self.rows[b].case);
+        let primary = self.sort.compare(a, b);
+        let primary = if self.descending {
+            primary.reverse()
+        } else {
+            primary
+        };
+        primary.then_with(|| a.id.cmp(&b.id))
+    }
+
+    fn reselect(&mut self, keep: Option<CaseId>) {
         self.selected = keep
             .and_then(|id| self.view.iter().position(|&i| self.rows[i].case.id == id))
             .unwrap_or(self.selected)
@@ -586,6 +613,53 @@ mod tests {
                 Column::Updated
             ]
         );
+    }
+
+    fn summary(id: CaseId, minutes: i64, state: u8) -> CaseSummary {
+        CaseSummary {
+            id,
+            incident: format!("INC{id:07}"),
+            tracking: format!("INC{id:07}_1"),
+            provider_id: None,
+            system: "perlmutter".into(),
+            priority: Priority::Normal,
+            state,
+            pending_state: state,
+            workflow_status: None,
+            updated: DateTime::from_timestamp(1_700_000_000 + minutes * 60, 0).unwrap(),
+            open_tasks: 0,
+            parts_in_transit: 0,
+            flags: Default::default(),
+        }
+    }
+
+    fn shown(list: &CaseList) -> Vec<CaseId> {
+        list.view.iter().map(|&i| list.rows[i].case.id).collect()
+    }
+
+    #[test]
+    fn an_upsert_puts_the_case_where_a_full_sort_would() {
+        let mut list = CaseList::new();
+        list.replace_all((1..=6).map(|id| summary(id, id * 10, 5)).collect());
+        assert_eq!(shown(&list), vec![6, 5, 4, 3, 2, 1]);
+        list.move_by(2, 10);
+        assert_eq!(list.selected().map(|c| c.id), Some(4));
+        // Newer than all, as old as another (the id breaks the tie), closed
+        // (out of the open view), new, and back open.
+        list.upsert(summary(2, 100, 5));
+        assert_eq!(shown(&list), vec![2, 6, 5, 4, 3, 1]);
+        list.upsert(summary(1, 40, 5));
+        assert_eq!(shown(&list), vec![2, 6, 5, 1, 4, 3]);
+        list.upsert(summary(5, 50, 7));
+        assert_eq!(shown(&list), vec![2, 6, 1, 4, 3]);
+        list.upsert(summary(7, 35, 3));
+        assert_eq!(shown(&list), vec![2, 6, 1, 4, 7, 3]);
+        list.upsert(summary(5, 0, 5));
+        assert_eq!(shown(&list), vec![2, 6, 1, 4, 7, 3, 5]);
+        assert_eq!(list.selected().map(|c| c.id), Some(4));
+        let incremental = shown(&list);
+        list.recompute(None);
+        assert_eq!(shown(&list), incremental);
     }
 
     #[test]
