@@ -329,7 +329,33 @@ async fn logins_give_tokens_and_wrong_passwords_get_401_then_slow_answers() {
     assert_eq!(rig.try_login("bob", "guess").await.status().as_u16(), 401);
     assert!(started.elapsed() < Duration::from_secs(1));
 
-    // Logging out ends the session.
+    // Opening the stream again (a reconnecting console) ends the first one.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut first = rig.stream(&granted.token).await;
+    assert!(matches!(
+        first.next(deadline).await,
+        Some(Event::Snapshot(_))
+    ));
+    let mut second = rig.stream(&granted.token).await;
+    assert!(matches!(
+        second.next(deadline).await,
+        Some(Event::Snapshot(_))
+    ));
+    while first.next(deadline).await.is_some() {}
+    assert_eq!(
+        rig.send(&granted.token, 5, Request::LoadIncidents)
+            .await
+            .status()
+            .as_u16(),
+        202
+    );
+    second
+        .wait("the incidents", |e| {
+            matches!(e, Event::Incidents(_)).then_some(())
+        })
+        .await;
+
+    // Logging out ends the session and its stream.
     let out = rig
         .client
         .delete(rig.at(SESSION_PATH))
@@ -340,6 +366,7 @@ async fn logins_give_tokens_and_wrong_passwords_get_401_then_slow_answers() {
     assert_eq!(out.status().as_u16(), 204);
     let after = rig.send(&granted.token, 1, Request::LoadIncidents).await;
     assert_eq!(after.status().as_u16(), 401);
+    while second.next(deadline).await.is_some() {}
     rig.server.stop().await;
 }
 
