@@ -558,7 +558,11 @@ impl Relay {
         }));
         let mut response = first;
         loop {
-            let reader = tokio::spawn(read_stream(response, self.link.events.clone()));
+            let reader = tokio::spawn(read_stream(
+                response,
+                self.link.events.clone(),
+                SILENCE_LIMIT,
+            ));
             match self.connected(reader).await {
                 Ended::ConsoleGone => break,
                 Ended::Lost(reason) => match self.reconnect(reason).await {
@@ -688,21 +692,18 @@ impl Relay {
     }
 }
 
-/// Forwards the stream's events to the console until it stops; returns why.
+/// Forwards the stream's events to the console until it stops or is
+/// silent for `silence`; returns why.
 async fn read_stream(
     mut response: reqwest::Response,
     events: mpsc::UnboundedSender<Event>,
+    silence: Duration,
 ) -> String {
     let mut parser = SseParser::default();
     let mut payloads = Vec::new();
     loop {
-        let chunk = match tokio::time::timeout(SILENCE_LIMIT, response.chunk()).await {
-            Err(_) => {
-                return format!(
-                    "no data or keep-alive from serve for {} s",
-                    SILENCE_LIMIT.as_secs()
-                );
-            }
+        let chunk = match tokio::time::timeout(silence, response.chunk()).await {
+            Err(_) => return format!("no data or keep-alive from serve for {silence:?}"),
             Ok(Ok(Some(chunk))) => chunk,
             Ok(Ok(None)) => return "serve closed the event stream".to_owned(),
             Ok(Err(e)) => return format!("the event stream broke: {}", innermost(&e).1),
@@ -780,6 +781,81 @@ impl SseParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
+    use std::convert::Infallible;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use axum::body::Bytes;
+    use hyper::body::Frame;
+
+    /// A response body that yields its frames, then ends or stays silent.
+    struct Scripted {
+        frames: VecDeque<&'static [u8]>,
+        end: bool,
+    }
+
+    impl hyper::body::Body for Scripted {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            match self.frames.pop_front() {
+                Some(frame) => Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(frame))))),
+                None if self.end => Poll::Ready(None),
+                // Never woken: only the silence timeout ends the wait.
+                None => Poll::Pending,
+            }
+        }
+    }
+
+    async fn read(frames: &[&'static [u8]], end: bool) -> (String, Vec<Event>) {
+        let body = Scripted {
+            frames: frames.iter().copied().collect(),
+            end,
+        };
+        let response =
+            reqwest::Response::from(axum::http::Response::new(reqwest::Body::wrap(body)));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let why = read_stream(response, tx, Duration::from_millis(200)).await;
+        let mut events = Vec::new();
+        while let Ok(event) = rx.try_recv() {
+            events.push(event);
+        }
+        (why, events)
+    }
+
+    #[tokio::test]
+    async fn the_stream_reader_forwards_events_and_says_why_it_stopped() {
+        let frames: [&'static [u8]; 4] = [
+            b": keep-alive\n\n",
+            b"data: {\"type\":\"request_failed\",\"data\":{\"request\":3,\"reason\":\"x\"}}\n\n",
+            b"data: {\"type\":\"from_a_newer_serve\",\"data\":1}\n\ndata: {\"type\":\"request_accepted\",",
+            b"\"data\":{\"request\":4,\"case\":7}}\n\n",
+        ];
+        let expected = vec![
+            Event::RequestFailed {
+                request: RequestId(3),
+                reason: "x".into(),
+            },
+            Event::RequestAccepted {
+                request: RequestId(4),
+                case: Some(7),
+            },
+        ];
+        let (why, events) = read(&frames, true).await;
+        assert_eq!(why, "serve closed the event stream");
+        assert_eq!(events, expected);
+
+        let started = tokio::time::Instant::now();
+        let (why, events) = read(&frames, false).await;
+        assert_eq!(why, "no data or keep-alive from serve for 200ms");
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert_eq!(events, expected);
+    }
 
     fn parse(chunks: &[&[u8]]) -> Vec<String> {
         let mut parser = SseParser::default();
