@@ -643,3 +643,58 @@ async fn two_sessions_see_each_others_comment_and_the_metrics_count_it() {
     }
     stopping.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_opted_in_on_loopback_serves_and_public_metrics_need_no_login() {
+    let backends = Backends::start("127.0.0.1:0").await;
+    let text = std::fs::read_to_string(&backends.config_path).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("tls_cert = ") && !l.starts_with("tls_key = "))
+        .map(|l| match l {
+            "listen = \"127.0.0.1:0\"" => {
+                "listen = \"127.0.0.1:0\"\nallow_plain_http = true\nmetrics_public = true\nsession_idle = \"1s\"".to_owned()
+            }
+            other => other.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let settings = config::load_str(&text, &backends.config_path).unwrap();
+    let engine = Engine::start(&settings, StoreKind::Real).await.unwrap();
+    let server = Server::start(&settings, engine).await.unwrap();
+    let url = server.url();
+    assert_eq!(url, format!("http://{}", server.local_addr()));
+    let client = reqwest::Client::new();
+    let metrics = client
+        .get(format!("{url}{METRICS_PATH}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status().as_u16(), 200);
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("\ncasebridge_outbox_depth 0\n")
+    );
+    let granted: SessionGranted = client
+        .post(format!("{url}{SESSION_PATH}"))
+        .basic_auth("ada", Some(ADA_PASSWORD))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Idle past session_idle (no stream open): the token is refused.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let expired = client
+        .delete(format!("{url}{SESSION_PATH}"))
+        .bearer_auth(&granted.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status().as_u16(), 401);
+    server.stop().await;
+}

@@ -28,6 +28,10 @@ use crate::store::StoreError;
 /// room to spare).
 pub const REQUEST_BODY_LIMIT: usize = 1024 * 1024;
 
+/// What the API offers, for the refusals of anything else.
+const ENDPOINTS: &str = "the console API is POST and DELETE /api/v1/session, GET /api/v1/events, \
+     POST /api/v1/requests, GET /healthz and GET /metrics";
+
 /// What every handler shares.
 pub(super) struct Api {
     pub settings: Settings,
@@ -115,13 +119,9 @@ pub(super) enum Refusal {
         "the body is not a request envelope ({0}): send JSON {{\"id\": N, \"request\": {{\"type\": \"...\", \"data\": ...}}}}"
     )]
     BadEnvelope(String),
-    #[error(
-        "no such endpoint: the console API is POST/DELETE /api/v1/session, GET /api/v1/events, POST /api/v1/requests, GET /healthz and GET /metrics"
-    )]
+    #[error("no such endpoint: {ENDPOINTS}")]
     NotFound,
-    #[error(
-        "this endpoint does not take that method: see the list at /api/v1 in casebridge's README"
-    )]
+    #[error("this endpoint does not take that method: {ENDPOINTS}")]
     MethodNotAllowed,
     #[error("{0}")]
     Random(#[from] RandomFailed),
