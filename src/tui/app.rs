@@ -92,6 +92,8 @@ pub struct App {
     pub(super) size: Rect,
     pub(super) list: CaseList,
     pub(super) health: Option<Health>,
+    /// The link to a remote engine (`serve`), when there is one.
+    pub(super) connection: Option<Connection>,
     pub(super) systems: Vec<SystemChoice>,
     pub(super) parked: Vec<ParkedMessage>,
     pub(super) quarantine: Vec<QuarantineEntry>,
@@ -132,6 +134,7 @@ impl App {
             size,
             list: CaseList::new(),
             health: None,
+            connection: None,
             systems: Vec::new(),
             parked: Vec::new(),
             quarantine: Vec::new(),
@@ -345,13 +348,16 @@ impl App {
                     self.info(format!("✓ {}: queued", pending.label));
                 }
             }
-            Event::Connection(Connection::Connected { to }) => {
-                self.info(format!("Connected to {to}"));
-            }
-            Event::Connection(Connection::Lost { to, reason, .. }) => {
-                self.error(format!(
-                    "Lost the connection to {to}: {reason}. Reconnecting; what you type is kept"
-                ));
+            // The health bar shows it for as long as it lasts; the status
+            // line tells of the change.
+            Event::Connection(connection) => {
+                match &connection {
+                    Connection::Connected { to } => self.info(format!("Connected to {to}")),
+                    Connection::Lost { to, reason, .. } => self.error(format!(
+                        "Lost the connection to {to}: {reason}. Reconnecting; what you type is kept"
+                    )),
+                }
+                self.connection = Some(connection);
             }
             Event::RequestFailed { request, reason } => {
                 let pending = self.pending.remove(&request);

@@ -9,24 +9,50 @@ use ratatui::text::{Line, Span};
 use super::clock::{Zone, age, until};
 use super::text::fit;
 use super::theme::Theme;
-use crate::console::{Health, SyncMode};
+use crate::console::{Connection, Health, SyncMode};
 
 pub fn render(
     frame: &mut Frame,
     area: Rect,
     health: Option<&Health>,
+    connection: Option<&Connection>,
     theme: &Theme,
     zone: &Zone,
     now: DateTime<Utc>,
 ) {
+    let mut segments: Vec<Span<'static>> = Vec::new();
+    // First: while it is lost, everything after it is as of `since`.
+    match connection {
+        Some(Connection::Lost {
+            since,
+            reason,
+            retry_at,
+            ..
+        }) => {
+            // Short words: at 80 columns the reason must still fit.
+            let retry = retry_at.map_or_else(
+                || "not retrying".to_owned(),
+                |at| format!("retry {}", zone.short(at, now)),
+            );
+            segments.push(Span::styled(
+                format!(
+                    "✗ serve unreachable since {}, {retry}: {}",
+                    zone.short(*since, now),
+                    fit(reason, 100)
+                ),
+                theme.error(),
+            ));
+        }
+        Some(Connection::Connected { to }) => {
+            segments.push(Span::styled(format!("remote: {}", host(to)), theme.dim()));
+        }
+        None => {}
+    }
     let Some(h) = health else {
-        frame.render_widget(
-            Line::styled("Connecting to the engine…", theme.pending()),
-            area,
-        );
+        segments.push(Span::styled("Connecting to the engine…", theme.pending()));
+        frame.render_widget(Line::from(join(segments, theme)), area);
         return;
     };
-    let mut segments: Vec<Span<'static>> = Vec::new();
     if h.demo {
         segments.push(Span::styled("DEMO: simulators only", theme.warning()));
     }
@@ -105,6 +131,10 @@ pub fn render(
             theme.warning(),
         ));
     }
+    frame.render_widget(Line::from(join(segments, theme)), area);
+}
+
+fn join(segments: Vec<Span<'static>>, theme: &Theme) -> Vec<Span<'static>> {
     let mut spans = Vec::with_capacity(segments.len() * 2);
     for (i, s) in segments.into_iter().enumerate() {
         if i > 0 {
@@ -112,5 +142,11 @@ pub fn render(
         }
         spans.push(s);
     }
-    frame.render_widget(Line::from(spans), area);
+    spans
+}
+
+/// `serve.example.org:8443` from `https://serve.example.org:8443/api`.
+fn host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest)
 }

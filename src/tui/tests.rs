@@ -14,8 +14,8 @@ use super::keymap::Keymap;
 use super::theme::Theme;
 use super::{Action, App, Settings, render};
 use crate::console::{
-    CaseDetail, CaseFlags, CaseSummary, EntryStatus, Event, Health, IncidentSummary, Origin,
-    ParkedMessage, PartView, Priority, QuarantineEntry, RecordEvent, Snapshot, SyncMode,
+    CaseDetail, CaseFlags, CaseSummary, Connection, EntryStatus, Event, Health, IncidentSummary,
+    Origin, ParkedMessage, PartView, Priority, QuarantineEntry, RecordEvent, Snapshot, SyncMode,
     SystemChoice, TaskView, TimelineEntry,
 };
 
@@ -480,6 +480,53 @@ fn list_closed_view_with_gsem_down() {
         with(
             app(w, h),
             [Action::Engine(Event::Health(down)), key(KeyCode::Char('v'))],
+        )
+    });
+}
+
+#[test]
+fn health_bar_with_serve_unreachable() {
+    both("health_serve_lost", |w, h| {
+        with(
+            app(w, h),
+            [Action::Engine(Event::Connection(Connection::Lost {
+                to: "https://serve.nersc.example:8443".into(),
+                since: ago(3),
+                reason: "connection refused (os error 111)".into(),
+                retry_at: Some(now() + TimeDelta::seconds(20)),
+            }))],
+        )
+    });
+}
+
+#[test]
+fn health_bar_lost_before_the_first_snapshot() {
+    both("health_serve_lost_connecting", |w, h| {
+        let settings = Settings {
+            keymap: Keymap::defaults(),
+            theme: Theme::new(false),
+            zone: Zone::Fixed(FixedOffset::east_opt(0).unwrap()),
+        };
+        with(
+            App::new(settings, now(), Rect::new(0, 0, w, h)),
+            [Action::Engine(Event::Connection(Connection::Lost {
+                to: "https://serve.nersc.example:8443".into(),
+                since: ago(1),
+                reason: "401: the user or password is wrong".into(),
+                retry_at: None,
+            }))],
+        )
+    });
+}
+
+#[test]
+fn health_bar_connected_to_serve() {
+    both("health_serve_connected", |w, h| {
+        with(
+            app(w, h),
+            [Action::Engine(Event::Connection(Connection::Connected {
+                to: "https://serve.nersc.example:8443/".into(),
+            }))],
         )
     });
 }

@@ -20,6 +20,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         frame,
         Rect { height: 1, ..size },
         app.health.as_ref(),
+        app.connection.as_ref(),
         theme,
         zone,
         app.now,
