@@ -273,8 +273,8 @@ impl Serve {
                 }
             }
             // No connection was made, so nothing was sent.
-            Err(e) if e.is_connect() => Posted::NotSent(innermost(&e).1),
-            Err(e) => Posted::Unknown(innermost(&e).1),
+            Err(e) if e.is_connect() => Posted::NotSent(crate::tls::innermost_cause(&e).1),
+            Err(e) => Posted::Unknown(crate::tls::innermost_cause(&e).1),
         }
     }
 
@@ -288,7 +288,7 @@ impl Serve {
             .send()
             .await;
         if let Err(e) = ended {
-            tracing::info!(serve = %self.name, cause = %innermost(&e).1, "remote console: the session could not be ended; serve expires it");
+            tracing::info!(serve = %self.name, cause = %crate::tls::innermost_cause(&e).1, "remote console: the session could not be ended; serve expires it");
         }
     }
 }
@@ -349,7 +349,7 @@ enum Failure {
 
 impl Failure {
     fn transport(error: reqwest::Error) -> Failure {
-        let (tls, cause) = innermost(&error);
+        let (tls, cause) = crate::tls::innermost_cause(&error);
         let kind = if error.is_timeout() {
             Transport::Timeout
         } else if tls {
@@ -435,35 +435,6 @@ impl Failure {
                 setting,
             },
         }
-    }
-}
-
-/// The innermost cause of an error, and whether TLS is among the causes
-/// (reqwest's own text is only "error sending request").
-fn innermost(error: &(dyn std::error::Error + 'static)) -> (bool, String) {
-    let mut text = error.to_string();
-    let mut tls = false;
-    let mut source = error.source();
-    while let Some(cause) = source {
-        tls |= is_rustls(cause);
-        text = cause.to_string();
-        source = cause.source();
-    }
-    (tls, text)
-}
-
-/// Whether `error` is rustls's, possibly inside io::Errors: their `source`
-/// skips the error they wrap, and hyper wraps rustls's twice.
-fn is_rustls(error: &(dyn std::error::Error + 'static)) -> bool {
-    if error.is::<rustls::Error>() {
-        return true;
-    }
-    match error
-        .downcast_ref::<std::io::Error>()
-        .and_then(std::io::Error::get_ref)
-    {
-        Some(inner) => is_rustls(inner),
-        None => false,
     }
 }
 
@@ -706,7 +677,12 @@ async fn read_stream(
             Err(_) => return format!("no data or keep-alive from serve for {silence:?}"),
             Ok(Ok(Some(chunk))) => chunk,
             Ok(Ok(None)) => return "serve closed the event stream".to_owned(),
-            Ok(Err(e)) => return format!("the event stream broke: {}", innermost(&e).1),
+            Ok(Err(e)) => {
+                return format!(
+                    "the event stream broke: {}",
+                    crate::tls::innermost_cause(&e).1
+                );
+            }
         };
         parser.push(&chunk, &mut payloads);
         for data in payloads.drain(..) {

@@ -132,7 +132,7 @@ fn gsem_client(
 /// Why a request got no HTTP answer, and what to do, naming the innermost
 /// cause (reqwest's own text is only "error sending request").
 fn gsem_transport(url: &str, env: &str, timeout: Duration, error: &reqwest::Error) -> Check {
-    let (tls, cause) = innermost(error);
+    let (tls, cause) = crate::tls::innermost_cause(error);
     let message = if error.is_timeout() {
         format!("GET {url}: no answer within {} s", timeout.as_secs_f32())
     } else if tls {
@@ -156,25 +156,6 @@ fn gsem_transport(url: &str, env: &str, timeout: Duration, error: &reqwest::Erro
         )
     };
     Check::fail("gsem", message, fix)
-}
-
-/// The innermost cause of an error, and whether rustls is in the chain.
-fn innermost(error: &(dyn std::error::Error + 'static)) -> (bool, String) {
-    let mut text = error.to_string();
-    let mut tls = false;
-    let mut source = error.source();
-    while let Some(cause) = source {
-        // An io::Error's `source` skips the error it wraps, which is where
-        // hyper keeps rustls's alert.
-        let wrapped = cause
-            .downcast_ref::<io::Error>()
-            .and_then(io::Error::get_ref)
-            .is_some_and(|inner| inner.is::<rustls::Error>());
-        tls |= wrapped || cause.is::<rustls::Error>();
-        text = cause.to_string();
-        source = cause.source();
-    }
-    (tls, text)
 }
 
 /// Lines `servicenow` (credentials, by reading the incidents casebridge
@@ -457,7 +438,7 @@ fn sn_failure(
             name,
             format!(
                 "cannot reach ServiceNow for {action}: {}",
-                innermost(source).1
+                crate::tls::innermost_cause(source).1
             ),
             "Check servicenow.instance_url and that this host can reach it (DNS, firewall, proxy); for a private CA set servicenow.ca_bundle",
         ),
