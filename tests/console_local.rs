@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use casebridge::config;
 use casebridge::console::{
-    CaseDetail, CaseId, CaseSummary, ConsoleLink, EntryStatus, Event, OpenCase, Origin, Priority,
-    Request, RequestId, Snapshot,
+    CaseDetail, CaseId, CaseSummary, ConsoleLink, EntryStatus, Event, OpenCase, Origin,
+    ParkedMessage, Priority, QuarantineEntry, Request, RequestId, Snapshot,
 };
 use casebridge::engine::{Engine, StoreKind};
 use casebridge::sim::gsem::{Fault, GsemSim, GsemSimConfig};
@@ -218,6 +218,39 @@ path = "{store}"
         assert_eq!(accepted.workflow_status.as_deref(), Some("Assigned"));
         accepted
     }
+
+    /// A comment GSEM refuses and the outbox parks: queued while GSEM is
+    /// out of reach, it finds HPE's side moved to a proposed resolution
+    /// (state 6), where GSEM takes no PROVIDE PROBLEM INFORMATION. Returns
+    /// the case and the parked message.
+    async fn parked_comment(&mut self) -> (CaseSummary, ParkedMessage) {
+        let case = self.accepted_case().await;
+        let provider = case.provider_id.clone().unwrap();
+        self.gsem.set_fault(Fault::RefuseConnections);
+        let comment = self.console.send(Request::Comment {
+            case: case.id,
+            text: "still flapping on x1000c3".into(),
+        });
+        assert_eq!(self.console.accepted(comment).await, Some(case.id));
+        self.gsem
+            .hpe_resolve(&provider, "firmware 1.2 fixes it")
+            .unwrap();
+        self.gsem.set_fault(Fault::None);
+        let parked = self.console.parked("the parked comment", |_| true).await;
+        assert_eq!(parked.len(), 1);
+        let message = parked[0].clone();
+        assert_eq!(message.transaction, "PROVIDE PROBLEM INFORMATION");
+        assert_eq!(message.incident, self.incident);
+        assert!(
+            message.detail.contains("not valid in state 6"),
+            "{message:?}"
+        );
+        assert!(
+            message.body.contains("still flapping on x1000c3"),
+            "{message:?}"
+        );
+        (case, message)
+    }
 }
 
 struct Console {
@@ -285,6 +318,32 @@ impl Console {
     ) -> CaseSummary {
         self.wait(what, |e| match e {
             Event::CaseChanged(c) if c.id == case && f(c) => Some(c.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The next non-empty parked list that `f` accepts.
+    async fn parked(
+        &mut self,
+        what: &str,
+        mut f: impl FnMut(&[ParkedMessage]) -> bool,
+    ) -> Vec<ParkedMessage> {
+        self.wait(what, |e| match e {
+            Event::Parked(list) if !list.is_empty() && f(list) => Some(list.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The next quarantine list that `f` accepts.
+    async fn quarantine(
+        &mut self,
+        what: &str,
+        mut f: impl FnMut(&[QuarantineEntry]) -> bool,
+    ) -> Vec<QuarantineEntry> {
+        self.wait(what, |e| match e {
+            Event::Quarantine(list) if f(list) => Some(list.clone()),
             _ => None,
         })
         .await
@@ -546,6 +605,197 @@ async fn a_parked_service_request_is_listed_and_dropping_it_cancels_the_case() {
             "outbox message {} is dropped; it cannot be dropped",
             message.seq
         )
+    );
+    rig.engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_message_is_retried_and_edited_then_retried_through_the_console() {
+    let mut rig = Rig::start().await;
+    let (case, message) = rig.parked_comment().await;
+    let provider = case.provider_id.clone().unwrap();
+    // Every PROVIDE PROBLEM INFORMATION GSEM got for the case, refused ones
+    // included.
+    let sent = |rig: &Rig| {
+        rig.gsem
+            .received()
+            .iter()
+            .filter(|r| r.transaction.as_deref() == Some("PROVIDE PROBLEM INFORMATION"))
+            .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap())
+            .filter(|b| b["Message"]["SERVICE_INCIDENT"]["ProviderID"] == provider.as_str())
+            .map(|b| {
+                b["Message"]["SERVICE_INCIDENT"]["Comment"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sent(&rig), vec!["still flapping on x1000c3".to_string()]);
+
+    // Retry: sent again as it is, refused again, parked again.
+    let retry = rig.console.send(Request::RetryOutbox { seq: message.seq });
+    assert_eq!(rig.console.accepted(retry).await, Some(case.id));
+    let again = rig
+        .console
+        .parked("the comment parked after the retry", |l| {
+            l[0].attempts > message.attempts
+        })
+        .await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].seq, message.seq);
+    assert_eq!(again[0].body, message.body);
+    assert_eq!(sent(&rig), vec!["still flapping on x1000c3".to_string(); 2]);
+
+    // Edit and retry: GSEM gets the edited body.
+    let edited = message.body.replace(
+        "still flapping on x1000c3",
+        "still flapping on x1000c3 (edited)",
+    );
+    assert_ne!(edited, message.body);
+    let edit = rig.console.send(Request::EditAndRetry {
+        seq: message.seq,
+        body: edited.clone(),
+    });
+    assert_eq!(rig.console.accepted(edit).await, Some(case.id));
+    let parked = rig
+        .console
+        .parked("the edited comment parked again", |l| {
+            l[0].body == edited && l[0].attempts > again[0].attempts
+        })
+        .await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(
+        sent(&rig).last().map(String::as_str),
+        Some("still flapping on x1000c3 (edited)")
+    );
+
+    // Refusals: a message that does not exist, and one no longer parked.
+    let missing = "no outbox message 4242 in the store";
+    let retry = rig.console.send(Request::RetryOutbox { seq: 4242 });
+    assert_eq!(rig.console.refused(retry).await, missing);
+    let edit = rig.console.send(Request::EditAndRetry {
+        seq: 4242,
+        body: "{}".into(),
+    });
+    assert_eq!(rig.console.refused(edit).await, missing);
+    let drop = rig.console.send(Request::DropOutbox { seq: 4242 });
+    assert_eq!(rig.console.refused(drop).await, missing);
+    let drop = rig.console.send(Request::DropOutbox { seq: message.seq });
+    assert_eq!(rig.console.accepted(drop).await, Some(case.id));
+    rig.console
+        .wait("the empty parked list", |e| match e {
+            Event::Parked(list) => list.is_empty().then_some(()),
+            _ => None,
+        })
+        .await;
+    let dropped = format!(
+        "outbox message {} is dropped; it cannot be retried",
+        message.seq
+    );
+    let retry = rig.console.send(Request::RetryOutbox { seq: message.seq });
+    assert_eq!(rig.console.refused(retry).await, dropped);
+    let edit = rig.console.send(Request::EditAndRetry {
+        seq: message.seq,
+        body: edited,
+    });
+    assert_eq!(rig.console.refused(edit).await, dropped);
+    rig.engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantined_messages_are_replayed_and_discarded_through_the_console() {
+    let mut rig = Rig::start().await;
+    // HPE's note for the case before there is one: no case to apply it to.
+    let note = include_str!("../assets/samples/03-note-from-hpe.json")
+        .replace("INC0097539", &rig.incident);
+    rig.gsem
+        .enqueue_message(Envelope::from_json(note.as_bytes()).unwrap().message);
+    let listed = rig
+        .console
+        .quarantine("the quarantined note", |l| !l.is_empty())
+        .await;
+    assert_eq!(listed.len(), 1);
+    let early = listed[0].clone();
+    assert_eq!(
+        early.transaction.as_deref(),
+        Some("PROVIDE PROBLEM INFORMATION")
+    );
+    assert!(early.reason.contains("unknown case"), "{early:?}");
+    assert!(early.body.contains("sudo fmn status"), "{early:?}");
+
+    // Replayed once the case exists (same RequesterID and HPE number), it
+    // applies, and leaves the list.
+    let case = rig.accepted_case().await;
+    let replay = rig.console.send(Request::ReplayQuarantine { id: early.id });
+    assert_eq!(rig.console.accepted(replay).await, None);
+    rig.console
+        .quarantine("the replayed note gone", |l| {
+            l.iter().all(|q| q.id != early.id)
+        })
+        .await;
+    rig.console.send(Request::LoadCase { case: case.id });
+    let detail = rig
+        .console
+        .detail("the note on the case", |d| {
+            d.timeline
+                .iter()
+                .any(|e| e.origin == Origin::Hpe && e.text.contains("sudo fmn status"))
+        })
+        .await;
+    assert_eq!(detail.summary.id, case.id);
+    let replayed = format!(
+        "quarantine entry {} is replayed: only open entries can be replayed or discarded",
+        early.id
+    );
+    let again = rig.console.send(Request::ReplayQuarantine { id: early.id });
+    assert_eq!(rig.console.refused(again).await, replayed);
+    let discard = rig
+        .console
+        .send(Request::DiscardQuarantine { id: early.id });
+    assert_eq!(rig.console.refused(discard).await, replayed);
+
+    // A note for an incident casebridge never had: discarded.
+    let stray = include_str!("../assets/samples/03-note-from-hpe.json")
+        .replace("INC0097539", "INC0099999")
+        .replace("5381923377", "5381999999");
+    rig.gsem
+        .enqueue_message(Envelope::from_json(stray.as_bytes()).unwrap().message);
+    let listed = rig
+        .console
+        .quarantine("the stray note", |l| !l.is_empty())
+        .await;
+    assert_eq!(listed.len(), 1);
+    let stray = listed[0].clone();
+    assert_ne!(stray.id, early.id);
+    let discard = rig
+        .console
+        .send(Request::DiscardQuarantine { id: stray.id });
+    assert_eq!(rig.console.accepted(discard).await, None);
+    rig.console
+        .quarantine("the empty quarantine", <[QuarantineEntry]>::is_empty)
+        .await;
+    let discarded = format!(
+        "quarantine entry {} is discarded: only open entries can be replayed or discarded",
+        stray.id
+    );
+    let again = rig
+        .console
+        .send(Request::DiscardQuarantine { id: stray.id });
+    assert_eq!(rig.console.refused(again).await, discarded);
+    let replay = rig.console.send(Request::ReplayQuarantine { id: stray.id });
+    assert_eq!(rig.console.refused(replay).await, discarded);
+
+    // Entries that never existed.
+    let replay = rig.console.send(Request::ReplayQuarantine { id: 4242 });
+    assert_eq!(
+        rig.console.refused(replay).await,
+        "no quarantine entry 4242"
+    );
+    let discard = rig.console.send(Request::DiscardQuarantine { id: 4242 });
+    assert_eq!(
+        rig.console.refused(discard).await,
+        "no quarantine entry 4242"
     );
     rig.engine.stop().await;
 }
