@@ -1039,3 +1039,23 @@ fn meta_values_persist_replace_and_roll_back_with_their_transaction() {
     assert!(!store.is_demo());
     assert_eq!(store.meta_get("demo").unwrap(), None);
 }
+
+#[test]
+fn store_operations_nest_inside_one_read_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tool(&db(&dir));
+    let case = store.create_case(&new_case("INC0001"), T0).unwrap();
+    store
+        .outbox_enqueue(case.id, "SERVICE REQUEST", "{}", Some(3), T0)
+        .unwrap();
+    // The console reads a case's summary in one transaction; an operation
+    // that is atomic on its own must nest there, not fail to begin.
+    let (pending, confirmed) = store
+        .read(|s| {
+            let pending = s.case_pending_state(case.id)?;
+            let confirmed = s.case_by_id(case.id)?.map(|c| c.state);
+            Ok::<_, StoreError>((pending, confirmed))
+        })
+        .unwrap();
+    assert_eq!((pending, confirmed), (3, Some(0)));
+}

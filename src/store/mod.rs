@@ -306,6 +306,11 @@ impl Access for Store {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        // Inside [`Store::read`] a transaction is open already: nest in a
+        // savepoint of it, as a `Tx` does, instead of failing to begin.
+        if !self.conn.is_autocommit() {
+            return Tx { conn: &self.conn }.atomic(f);
+        }
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
