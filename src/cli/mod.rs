@@ -1,6 +1,15 @@
 //! The command line: parsed here, dispatched into the library. `main.rs`
 //! only calls [`run`].
 
+/// Writes a line to stderr, ignoring a failure: after the console, stderr
+/// may be a terminal that has gone away, and `eprintln!` would panic there.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod error;
 mod output;
 mod password;
@@ -123,7 +132,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(match run_script(&cli, command) {
                 Ok(()) => exit::OK,
                 Err(error) => {
-                    eprintln!("casebridge: {error}");
+                    say!("casebridge: {error}");
                     error.exit_code()
                 }
             });
@@ -141,7 +150,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Serve) => match load_settings(cli.config.as_deref()) {
             Ok(settings) => runtime().and_then(|rt| rt.block_on(crate::serve::run(settings))),
             Err(error) => {
-                eprintln!("casebridge: {error:#}");
+                say!("casebridge: {error:#}");
                 return ExitCode::from(exit::USAGE);
             }
         },
@@ -156,7 +165,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return match report {
                 Ok(report) => ExitCode::from(report.exit_code()),
                 Err(error) => {
-                    eprintln!("casebridge: {error:#}");
+                    say!("casebridge: {error:#}");
                     ExitCode::from(exit::FAILURE)
                 }
             };
@@ -179,7 +188,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 runtime().and_then(|rt| rt.block_on(remote_console(&remote)))
             }
             Err(error) => {
-                eprintln!("casebridge: {error:#}");
+                say!("casebridge: {error:#}");
                 return ExitCode::from(exit::USAGE);
             }
         },
@@ -187,7 +196,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::from(exit::OK),
         Err(error) => {
-            eprintln!("casebridge: {error:#}");
+            say!("casebridge: {error:#}");
             ExitCode::from(exit::FAILURE)
         }
     }
@@ -312,7 +321,7 @@ async fn demo_console() -> anyhow::Result<()> {
     let dir = crate::demo::demo_dir(&data_dir);
     let filter = config::Log::without_config()?.filter;
     let _log = logging::init(&dir.join("logs"), &filter, logging::Sink::File)?;
-    eprintln!("casebridge: no config file, starting the demo…");
+    say!("casebridge: no config file, starting the demo…");
     let demo = crate::demo::Demo::start(&dir).await?;
     let outcome = console(
         demo.engine(),
@@ -321,7 +330,7 @@ async fn demo_console() -> anyhow::Result<()> {
     )
     .await;
     demo.stop().await;
-    eprintln!("casebridge: {}", crate::demo::BANNER);
+    say!("casebridge: {}", crate::demo::BANNER);
     outcome
 }
 
