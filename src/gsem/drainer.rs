@@ -129,7 +129,7 @@ impl Drainer {
             Ahead::Due(row) => row,
         };
         // As read before any in-flight mark of this attempt.
-        let resend = row.attempts > 0;
+        let resend = row.unanswered_attempt();
         let reply = tokio::select! {
             reply = self.client.post_message(&row.body) => reply,
             // Abandoning is safe: the row stays queued, and its resend is
@@ -320,7 +320,7 @@ fn take_head(tx: &Tx<'_>, now: i64) -> Result<(Ahead, OutboxStats), StoreError> 
             at: row.next_attempt_at,
         },
         Some(row) => {
-            if row.attempts == 0 {
+            if !row.unanswered_attempt() {
                 tx.outbox_record_attempt(row.seq, now, IN_FLIGHT)?;
             }
             Ahead::Due(row)
@@ -743,6 +743,48 @@ pub(crate) mod tests {
         .await;
         let case = store.lock().unwrap().case_by_id(case_id).unwrap().unwrap();
         assert_eq!(case.state, 3);
+        running.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retried_refusal_is_a_first_attempt_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let gw = gateway(dir.path(), |_| {}).await;
+        let store = open_store(dir.path());
+        let (case_id, seq) = queue_service_request(&store, "INC0000040");
+        // GSEM holds this RequesterID unfinished already (another case of
+        // ours): the SERVICE REQUEST is refused 1003 "duplicate RequesterID".
+        let client = GsemClient::new(&gw.settings).unwrap();
+        let body = outbox_state(&store, seq).body;
+        assert_eq!(client.post_message(&body).await.unwrap().status, 200);
+        // Our own attempt was answered with a refusal and parked; the
+        // operator retries it. GSEM answered every attempt, so the same
+        // refusal again is no proof that one got through: parked again.
+        {
+            let s = store.lock().unwrap();
+            s.outbox_record_attempt(seq, now_ms(), "refused").unwrap();
+            s.outbox_park(seq, "1003 duplicate RequesterID", now_ms())
+                .unwrap();
+            s.outbox_retry(seq, None, now_ms()).unwrap();
+        }
+        let retried = outbox_state(&store, seq);
+        assert!(!retried.unanswered_attempt(), "{retried:?}");
+        let running = start(&gw, &store);
+        wait_for("parked again", || {
+            let row = outbox_state(&store, seq);
+            row.state == OutboxState::Parked && row.attempts == 4
+        })
+        .await;
+        let row = outbox_state(&store, seq);
+        assert!(
+            row.last_error
+                .as_deref()
+                .unwrap()
+                .starts_with("duplicate RequesterID INC0000040"),
+            "{row:?}"
+        );
+        let case = store.lock().unwrap().case_by_id(case_id).unwrap().unwrap();
+        assert_eq!(case.state, 0, "not taken as accepted");
         running.stop().await;
     }
 

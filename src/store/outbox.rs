@@ -38,6 +38,17 @@ pub struct OutboxRow {
     pub acked_at: Option<i64>,
 }
 
+impl OutboxRow {
+    /// Whether an attempt may have reached GSEM without its answer being
+    /// recorded (a reply lost to a timeout or a crash after the send): then
+    /// the next send is a resend, to which spec §4's inferred
+    /// acknowledgements apply. Every attempt leaves its mark in `last_error`
+    /// before it is sent; an operator's retry of a refusal clears it.
+    pub fn unanswered_attempt(&self) -> bool {
+        self.attempts > 0 && self.last_error.is_some()
+    }
+}
+
 /// For health and the status line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxStats {
@@ -230,7 +241,10 @@ pub trait OutboxOps: Access {
     }
 
     /// Queues a parked message again in its old place, optionally with an
-    /// edited body, to be tried at once.
+    /// edited body, to be tried at once. Its refusal (kept in the audit
+    /// trail) is cleared: GSEM answered every earlier attempt, so none of
+    /// them can have taken effect unseen, and the next send is a first
+    /// attempt again (see [`OutboxRow::unanswered_attempt`]).
     fn outbox_retry(&self, seq: i64, body: Option<&str>, now: i64) -> Result<(), StoreError> {
         self.atomic(|c| {
             transition(
@@ -238,7 +252,8 @@ pub trait OutboxOps: Access {
                 seq,
                 &[OutboxState::Parked],
                 "retried",
-                "state = 'queued', body = COALESCE(?2, body), next_attempt_at = ?3",
+                "state = 'queued', body = COALESCE(?2, body), next_attempt_at = ?3,
+                 last_error = NULL",
                 params![seq, body, now],
                 Some(JournalState::Pending),
             )
