@@ -4,17 +4,25 @@
 //! comment acknowledged, quits, and checks that the process exited 0 and
 //! left the terminal as it found it. Then the other ways out: SIGTERM, and
 //! the terminal going away with and without the SIGHUP that usually comes
-//! with it.
+//! with it. Last, the same console with `--remote` against the real
+//! `casebridge serve` (a child process in front of the simulators), which
+//! is also stopped and started again under it.
 //!
 //! Runs on its own tmux server (`-L`), so it never touches the user's
 //! sessions; HOME and the XDG directories point at a tempdir, so no real
-//! config is found and the demo's files go there.
+//! config is found and the console's files go there.
+
+mod serve_rig;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use casebridge::sim::servicenow::NewIncident;
+use casebridge::store::prelude::*;
+use casebridge::store::{Role, Store};
 use regex::Regex;
+use serve_rig::{ADA_PASSWORD, Backends, ServeProcess, free_port};
 
 const WIDTH: u16 = 160;
 const HEIGHT: u16 = 48;
@@ -105,12 +113,12 @@ impl Tmux {
     }
 
     /// Polls the screen until `done` holds; panics with the screen and the
-    /// demo's log after `timeout`.
+    /// `logs` after `timeout`.
     fn wait_for(
         &self,
         what: &str,
         timeout: Duration,
-        log_dir: &Path,
+        logs: &dyn Fn() -> String,
         mut done: impl FnMut(&str) -> bool,
     ) -> String {
         let deadline = Instant::now() + timeout;
@@ -121,8 +129,8 @@ impl Tmux {
             }
             if Instant::now() > deadline {
                 panic!(
-                    "timed out after {timeout:?} waiting for {what}. Screen:\n{screen}\nEnd of the demo's log:\n{}",
-                    demo_log(log_dir)
+                    "timed out after {timeout:?} waiting for {what}. Screen:\n{screen}\n{}",
+                    logs()
                 );
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -156,50 +164,66 @@ impl Drop for Tmux {
     }
 }
 
-/// The demo's log files, whatever is left of them (the demo removes its
-/// directory on a clean exit).
-fn demo_log(dir: &Path) -> String {
-    let mut text = String::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return "(no demo directory)".into();
-    };
-    for entry in entries.flatten() {
-        let logs = entry.path().join("logs");
-        for log in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
-            text.push_str(&std::fs::read_to_string(log.path()).unwrap_or_default());
+/// The last lines of the log files under `dir` (those in a `logs`
+/// directory at any depth: the demo keeps its own in its directory, which
+/// it removes on a clean exit).
+fn log_tail(dir: &Path) -> String {
+    fn collect(dir: &Path, in_logs: bool, text: &mut String) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                collect(&path, path.ends_with("logs"), text);
+            } else if in_logs {
+                text.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+            }
         }
     }
+    let mut text = String::new();
+    collect(dir, false, &mut text);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
-fn tmux_available() -> bool {
-    Command::new("tmux")
+/// Whether tmux is there to run `test`; without it, a note, and a failure
+/// under CI.
+fn tmux_for(test: &str) -> bool {
+    let available = Command::new("tmux")
         .arg("-V")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tmux is missing under CI: .ci/test installs it"
+        );
+        eprintln!("SKIPPED {test}: tmux is not installed (apt-get install tmux)");
+    }
+    available
 }
 
-/// A demo console in a pane of a tmux server of its own, its case list on
+/// A console in a pane of a tmux server of its own, its case list on
 /// screen.
-struct DemoRun {
+struct ConsoleRun {
     tmux: Tmux,
     home: tempfile::TempDir,
-    /// Where the demo keeps its store and logs; removed on a clean exit.
-    demo_dir: PathBuf,
+    /// The console's data dir: the demo's directory (store and logs,
+    /// removed on a clean exit) or a remote console's logs.
+    data_dir: PathBuf,
+    /// Whose logs (under a directory of theirs) a failed wait shows after
+    /// the console's.
+    other_logs: Vec<(&'static str, PathBuf)>,
 }
 
-impl DemoRun {
-    /// Starts the demo under tmux; `wrap` turns the command that runs the
-    /// binary into the pane's shell command. `None` (and a note) without
-    /// tmux, outside CI.
-    fn start(test: &str, wrap: impl FnOnce(&str, &Path) -> String) -> Option<DemoRun> {
-        if !tmux_available() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "tmux is missing under CI: .ci/test installs it"
-            );
-            eprintln!("SKIPPED {test}: tmux is not installed (apt-get install tmux)");
+impl ConsoleRun {
+    /// Starts the console under tmux; `wrap` turns the command that runs
+    /// the binary into the pane's shell command. `None` (and a note)
+    /// without tmux, outside CI.
+    fn start(
+        test: &str,
+        other_logs: Vec<(&'static str, PathBuf)>,
+        wrap: impl FnOnce(&str, &Path) -> String,
+    ) -> Option<ConsoleRun> {
+        if !tmux_for(test) {
             return None;
         }
         let home = tempfile::tempdir().unwrap();
@@ -231,10 +255,11 @@ impl DemoRun {
             &HEIGHT.to_string(),
             &shell_command,
         ]);
-        let run = DemoRun {
+        let run = ConsoleRun {
             tmux,
             home,
-            demo_dir: data.join("casebridge"),
+            data_dir: data.join("casebridge"),
+            other_logs,
         };
         run.wait("the case list", 60, &|s| s.contains("Cases: open"));
         Some(run)
@@ -242,7 +267,15 @@ impl DemoRun {
 
     fn wait(&self, what: &str, secs: u64, done: &dyn Fn(&str) -> bool) -> String {
         self.tmux
-            .wait_for(what, Duration::from_secs(secs), &self.demo_dir, done)
+            .wait_for(what, Duration::from_secs(secs), &|| self.logs(), done)
+    }
+
+    fn logs(&self) -> String {
+        let mut text = format!("End of the console's log:\n{}", log_tail(&self.data_dir));
+        for (whose, dir) in &self.other_logs {
+            text.push_str(&format!("\nEnd of {whose}'s log:\n{}", log_tail(dir)));
+        }
+        text
     }
 
     /// The pid of the process in the pane.
@@ -252,15 +285,15 @@ impl DemoRun {
 
     /// The demo removed its directory on the way out.
     fn assert_demo_dir_removed(&self) {
-        let left: Vec<_> = std::fs::read_dir(&self.demo_dir)
+        let left: Vec<_> = std::fs::read_dir(&self.data_dir)
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
         assert!(left.is_empty(), "the demo left {left:?}");
     }
 
-    /// Exit status 0, the normal screen back with the demo's parting words,
-    /// the directory gone.
-    fn assert_clean_exit(&self) {
+    /// Exit status 0 and the normal screen back, without the console's
+    /// frame; the screen is returned.
+    fn assert_exit_0_and_screen_restored(&self) -> String {
         let status = self.tmux.exit_status(Duration::from_secs(30));
         assert_eq!(status, "0", "exit status:\n{}", self.tmux.screen());
         assert_eq!(
@@ -270,12 +303,19 @@ impl DemoRun {
         );
         let screen = self.tmux.screen();
         assert!(
-            screen.contains("To use casebridge for real"),
-            "the demo's parting words are on the normal screen:\n{screen}"
-        );
-        assert!(
             !screen.contains("Cases: open"),
             "the console's frame is gone:\n{screen}"
+        );
+        screen
+    }
+
+    /// [`ConsoleRun::assert_exit_0_and_screen_restored`], with the demo's
+    /// parting words on the normal screen and its directory gone.
+    fn assert_clean_exit(&self) {
+        let screen = self.assert_exit_0_and_screen_restored();
+        assert!(
+            screen.contains("To use casebridge for real"),
+            "the demo's parting words are on the normal screen:\n{screen}"
         );
         self.assert_demo_dir_removed();
     }
@@ -287,7 +327,7 @@ fn plain(command: &str, _home: &Path) -> String {
 
 #[test]
 fn demo_console_opens_a_case_comments_and_quits_cleanly() {
-    let Some(run) = DemoRun::start("quits", plain) else {
+    let Some(run) = ConsoleRun::start("quits", Vec::new(), plain) else {
         return;
     };
     let tmux = &run.tmux;
@@ -317,8 +357,9 @@ fn demo_console_opens_a_case_comments_and_quits_cleanly() {
         s.contains("cabinet x1100 on a single feed") && s.contains("Priority")
     });
     tmux.keys(&["C-s"]);
+    // The form's title starts with the same words as the question.
     wait(&format!("the confirmation for {number}"), 10, &|s| {
-        s.contains(&format!("Open an HPE case for {number}"))
+        s.contains(&format!("Open an HPE case for {number} on "))
     });
     tmux.keys(&["y"]);
     // Queued, then in the list without HPE's case number until HPE answers
@@ -365,7 +406,7 @@ fn demo_console_opens_a_case_comments_and_quits_cleanly() {
 
 #[test]
 fn demo_console_ends_cleanly_on_sigterm() {
-    let Some(run) = DemoRun::start("sigterm", plain) else {
+    let Some(run) = ConsoleRun::start("sigterm", Vec::new(), plain) else {
         return;
     };
     let pid = run.pane_pid().to_string();
@@ -381,7 +422,7 @@ fn demo_console_ends_cleanly_on_sigterm() {
 
 #[test]
 fn demo_console_exits_when_its_pane_is_killed() {
-    let Some(run) = DemoRun::start("killed", plain) else {
+    let Some(run) = ConsoleRun::start("killed", Vec::new(), plain) else {
         return;
     };
     let pid = run.pane_pid();
@@ -398,7 +439,7 @@ fn demo_console_in_a_session_of_its_own_exits_when_its_terminal_goes_away() {
     // setsid: no SIGHUP reaches the console when the pty closes, only the
     // hangup of its terminal tells it. The shell ignores SIGHUP to outlive
     // the pty and write down the exit status.
-    let Some(run) = DemoRun::start("setsid", |command, home| {
+    let Some(run) = ConsoleRun::start("setsid", Vec::new(), |command, home| {
         let home = home.display();
         let binary = command.replace(" '", " setsid '");
         format!(
@@ -427,4 +468,190 @@ fn demo_console_in_a_session_of_its_own_exits_when_its_terminal_goes_away() {
         "exit status"
     );
     run.assert_demo_dir_removed();
+}
+
+/// The console with `--remote` (the user, password and CA from the
+/// `CASEBRIDGE_REMOTE_*` variables) against the real `casebridge serve`,
+/// whose engine talks to the GSEM simulator (HPE accepting new cases by
+/// itself) and the ServiceNow simulator: a case opened through the dialog,
+/// accepted, commented on. Then serve stops on SIGTERM under the console,
+/// which says so while a second comment is being typed, and starts again
+/// on the same port: the console reconnects, the typed text is still there
+/// and goes out, and `q` exits 0.
+#[test]
+fn remote_console_against_serve_opens_a_case_comments_survives_a_restart_and_quits() {
+    // Checked before anything is started.
+    if !tmux_for("remote") {
+        return;
+    }
+    // The simulators run on this runtime's threads while the test drives
+    // tmux from its own.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // A fixed port: serve comes back on it after the restart.
+    let port = free_port();
+    let backends = runtime.block_on(Backends::start_with(
+        &format!("127.0.0.1:{port}"),
+        Some(Duration::from_secs(3)),
+    ));
+    // An incident of its own: a case needs a description.
+    let mut new = NewIncident::new("Rosetta switch x3000c0r15 unreachable");
+    new.description =
+        "The switch fails its health check since 02:10; 14 nodes lost their fabric links.".into();
+    let incident = backends
+        .sn
+        .create_incident(&new)
+        .unwrap()
+        .get("number")
+        .to_owned();
+    let mut serve = ServeProcess::spawn(&backends);
+
+    // The incident picker shows what the engine has read from ServiceNow
+    // when it opens: wait for the first poll.
+    let store = Store::open(&backends.store_path, Role::Tool).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.incident_by_number(&incident).unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "serve's engine never read {incident} from ServiceNow:\n{}",
+            serve.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let url = format!("https://127.0.0.1:{port}");
+    let ca = backends.paths.ca.cert.display().to_string();
+    let run = ConsoleRun::start(
+        "remote",
+        vec![("serve", backends.dir.path().to_owned())],
+        |command, _home| {
+            format!(
+                "CASEBRIDGE_REMOTE_USER=ada CASEBRIDGE_REMOTE_PASSWORD='{ADA_PASSWORD}' \
+                 CASEBRIDGE_REMOTE_CA='{ca}' {command} --remote '{url}'"
+            )
+        },
+    )
+    .expect("tmux was there a moment ago");
+    let tmux = &run.tmux;
+    let wait = |what: &str, secs: u64, done: &dyn Fn(&str) -> bool| run.wait(what, secs, done);
+    let connected = format!("remote: 127.0.0.1:{port}");
+    // The connection shows before the snapshot (the health after it).
+    let screen = wait("the snapshot from serve", 20, &|s| {
+        s.contains(&connected) && s.contains("GSEM ● up")
+    });
+    assert!(!screen.contains("DEMO"), "{screen}");
+
+    // n: the incident picker, narrowed to the switch; Enter: the form,
+    // prefilled from the incident; Ctrl-s: the question; y: queued.
+    tmux.keys(&["n"]);
+    wait("the incident picker", 10, &|s| {
+        s.contains(&incident) && s.contains(&backends.incident)
+    });
+    tmux.type_text("Rosetta");
+    wait("the switch's incident alone", 10, &|s| {
+        s.contains(&incident) && !s.contains(&backends.incident)
+    });
+    tmux.keys(&["Enter"]);
+    wait("the open-case form", 10, &|s| {
+        s.contains("14 nodes lost their fabric links") && s.contains("Priority")
+    });
+    tmux.keys(&["C-s"]);
+    wait(&format!("the confirmation for {incident}"), 10, &|s| {
+        s.contains(&format!(
+            "Open an HPE case for {incident} on compute with priority Normal?"
+        ))
+    });
+    tmux.keys(&["y"]);
+    let requested = Regex::new(&format!(r"{incident}\s+requested…")).unwrap();
+    wait("the request accepted and the case requested", 15, &|s| {
+        s.contains(&format!("new case for {incident}: queued")) && requested.is_match(s)
+    });
+
+    // HPE's case number, the one GSEM gave.
+    let row = Regex::new(&format!(r"{incident}\s+(\d{{10}})")).unwrap();
+    let screen = wait("HPE's case number", 30, &|s| row.is_match(s));
+    let provider_id = row.captures(&screen).unwrap()[1].to_owned();
+    assert_eq!(
+        backends.gsem.case(&incident).unwrap().provider_id,
+        Some(provider_id.clone())
+    );
+
+    // Enter: the case view; c: a comment; Ctrl-s sends it.
+    tmux.keys(&["Enter"]);
+    let screen = wait("the case view", 10, &|s| {
+        s.contains(&provider_id) && s.contains("Timeline")
+    });
+    let sent_before = screen.matches("✓ sent").count();
+    tmux.keys(&["c"]);
+    wait("the comment dialog", 10, &|s| s.contains("Ctrl-s"));
+    let comment = "Fabric manager restarted on smw1; 3 links still down, logs attached.";
+    tmux.type_text(comment);
+    tmux.keys(&["C-s"]);
+    let screen = wait("the comment acknowledged", 30, &|s| {
+        s.contains("Fabric manager restarted on smw1")
+            && !s.contains("⧗ pending")
+            && s.matches("✓ sent").count() > sent_before
+    });
+    assert!(
+        screen.contains(&format!("comment on {incident}")),
+        "the status line names the comment:\n{screen}"
+    );
+    let sent_before = screen.matches("✓ sent").count();
+    assert_eq!(
+        backends.gsem.received_comments_for(&provider_id).last(),
+        Some(&comment.to_owned())
+    );
+
+    // serve stops cleanly on SIGTERM; the console says it cannot reach it.
+    let status = serve.terminate(Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "serve exited with {status}:\n{}",
+        serve.stderr()
+    );
+    wait("serve unreachable in the health bar", 15, &|s| {
+        s.contains("✗ serve unreachable since") && !s.contains(&connected)
+    });
+    // A comment typed meanwhile.
+    tmux.keys(&["c"]);
+    wait("the comment dialog", 10, &|s| s.contains("Ctrl-s"));
+    let second = "Replaced the fabric manager's NIC; please confirm the links from your side.";
+    tmux.type_text(second);
+    wait("the second comment typed", 10, &|s| {
+        s.contains("Replaced the fabric manager's NIC")
+    });
+
+    // serve again, on the same port and store: the console reconnects and
+    // the typed comment is still there to send.
+    let mut serve = ServeProcess::spawn(&backends);
+    wait("the console connected again", 40, &|s| {
+        s.contains(&connected) && !s.contains("unreachable")
+    });
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("Replaced the fabric manager's NIC"),
+        "the typed comment survived the reconnection:\n{screen}"
+    );
+    tmux.keys(&["C-s"]);
+    wait("the second comment acknowledged", 30, &|s| {
+        s.contains("Replaced the fabric manager's NIC")
+            && !s.contains("⧗ pending")
+            && s.matches("✓ sent").count() > sent_before
+    });
+    assert_eq!(
+        backends.gsem.received_comments_for(&provider_id),
+        [comment, second]
+    );
+
+    tmux.keys(&["q"]);
+    run.assert_exit_0_and_screen_restored();
+    let status = serve.terminate(Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "serve exited with {status}:\n{}",
+        serve.stderr()
+    );
 }

@@ -11,17 +11,9 @@ use casebridge::config;
 use casebridge::console::Event;
 use casebridge::console::wire::{EVENTS_PATH, HEALTHZ_PATH, SESSION_PATH, SessionGranted};
 use casebridge::engine::{Engine, StoreKind};
-use serve_rig::{ADA_PASSWORD, Backends};
+use serve_rig::{ADA_PASSWORD, Backends, free_port};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn sigterm_closes_the_streams_and_stops_the_engine() {

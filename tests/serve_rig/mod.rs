@@ -1,17 +1,21 @@
-//! What the serve tests share: the simulators, the PKI, and a config file
-//! with a `[serve]` section for two users (ada and bob) listening on `listen`.
+//! What the serve tests share: the simulators, the PKI, a config file
+//! with a `[serve]` section for two users (ada and bob) listening on `listen`,
+//! and `casebridge serve` on it as a child process.
 
 // Each test binary compiles this module and uses its own part of it; the
 // directory and simulators are held only to keep them alive.
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use casebridge::config;
 use casebridge::sim::gsem::{GsemSim, GsemSimConfig};
-use casebridge::sim::pki::{ClientAuth, TestPki, server_config};
+use casebridge::sim::pki::{ClientAuth, TestPki, TestPkiPaths, server_config};
 use casebridge::sim::servicenow::{
     INTEGRATION_PASSWORD, INTEGRATION_USER, NewIncident, ServiceNowSim, SimConfig,
 };
@@ -23,11 +27,14 @@ pub const BOB_PASSWORD: &str = "bob-password-7731";
 pub struct Backends {
     pub dir: tempfile::TempDir,
     pub pki: TestPki,
+    /// Where the PKI's PEM files are (`paths.ca.cert` is serve's CA too).
+    pub paths: TestPkiPaths,
     pub gsem: GsemSim,
     pub sn: ServiceNowSim,
     /// An incident the sync reads, to open cases on.
     pub incident: String,
     pub config_path: PathBuf,
+    pub store_path: PathBuf,
 }
 
 pub fn write_private(path: &Path, text: &str) {
@@ -38,7 +45,14 @@ pub fn write_private(path: &Path, text: &str) {
 
 impl Backends {
     /// The simulators, and the config written; `listen` is `[serve] listen`.
+    /// HPE answers only when a test says so.
     pub async fn start(listen: &str) -> Backends {
+        Backends::start_with(listen, None).await
+    }
+
+    /// [`Backends::start`] with HPE accepting every new case by itself
+    /// `hpe_answer_delay` after GSEM took it, when given.
+    pub async fn start_with(listen: &str, hpe_answer_delay: Option<Duration>) -> Backends {
         casebridge::tls::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let pki = TestPki::generate("casebridge.serve").unwrap();
@@ -49,8 +63,7 @@ impl Backends {
         )
         .unwrap();
         let mut sim = GsemSimConfig::new(Arc::new(tls), AGENT_KEY);
-        // HPE answers only when a test says so.
-        sim.provider.answer_delay = None;
+        sim.provider.answer_delay = hpe_answer_delay;
         let gsem = GsemSim::start(sim).await.unwrap();
         let sn = ServiceNowSim::start(SimConfig::default()).await.unwrap();
         let incident = sn
@@ -64,6 +77,7 @@ impl Backends {
             INTEGRATION_PASSWORD,
         );
         let config_path = dir.path().join("config.toml");
+        let store_path = dir.path().join("data/casebridge.db");
         let text = format!(
             r#"
 [site]
@@ -152,7 +166,7 @@ operator = "bob"
             client_key = paths.client.key.display(),
             ca = paths.ca.cert.display(),
             sn = sn.base_url(),
-            store = dir.path().join("data/casebridge.db").display(),
+            store = store_path.display(),
             server_cert = paths.server.cert.display(),
             server_key = paths.server.key.display(),
             ada_hash = config::hash_password(ADA_PASSWORD).unwrap(),
@@ -162,10 +176,12 @@ operator = "bob"
         Backends {
             dir,
             pki,
+            paths,
             gsem,
             sn,
             incident,
             config_path,
+            store_path,
         }
     }
 
@@ -178,5 +194,103 @@ operator = "bob"
             .unwrap()])
             .build()
             .unwrap()
+    }
+}
+
+/// A loopback port nobody listens on now, for a `listen` that must stay the
+/// same across restarts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real `casebridge serve` on the backends' config, its stderr in a
+/// file of its own (`stderr/serve-NNN.log` in the backends' directory);
+/// killed on drop.
+pub struct ServeProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl ServeProcess {
+    /// Starts `casebridge serve` and waits until its console API listens.
+    pub fn spawn(backends: &Backends) -> ServeProcess {
+        let dir = backends.dir.path();
+        let logs = dir.join("stderr");
+        std::fs::create_dir_all(&logs).unwrap();
+        let n = std::fs::read_dir(&logs).unwrap().count();
+        let log = logs.join(format!("serve-{n:03}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_casebridge"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&backends.config_path)
+            // Its log file goes to the tempdir, never to the user's data dir.
+            .env("XDG_DATA_HOME", dir.join("xdg-data"))
+            .env("HOME", dir)
+            .env_remove("CASEBRIDGE_LOG")
+            .env_remove("CASEBRIDGE_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut serve = ServeProcess { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !serve.stderr().contains("console API listening") {
+            if let Some(status) = serve.child.try_wait().unwrap() {
+                panic!(
+                    "casebridge serve exited with {status} before its API listened:\n{}",
+                    serve.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "casebridge serve's API did not listen within 30 s:\n{}",
+                serve.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        serve
+    }
+
+    /// What it wrote on stderr so far (its log).
+    pub fn stderr(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(&self.log) {
+            let _ = file.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// SIGTERM, then its exit status once it has stopped (within `timeout`).
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-s", "TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -s TERM failed");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "casebridge serve still runs {timeout:?} after SIGTERM:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        // A failed test must not leave serve running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
