@@ -12,9 +12,17 @@
 //!   does one INSERT into a `synchronous=FULL` WAL database in the same
 //!   directory, one request per message on a kept-alive connection.
 //!
+//! The three take turns in five rounds of 400 messages, each round in
+//! another order; each round's rates are printed, and the final rates come
+//! from the totals (messages over summed time). A drain round stops the
+//! engine, queues its notes and times the engine from its start; ingest and
+//! floor rounds each open one connection and keep it for the round; each
+//! floor round has a database of its own, as each measurement always had.
+//!
 //! `cargo bench --bench exchange` runs it in full. Run without `--bench`
 //! (as `cargo test --all-targets` does) it exchanges 20 messages and exits.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -55,6 +63,8 @@ const NOTE_LEN: usize = 300;
 const POLL: Duration = Duration::from_millis(2);
 /// Longest any phase may take before the bench gives up.
 const PHASE_LIMIT: Duration = Duration::from_secs(600);
+/// How many turns the floor, the drain and the ingest take.
+const ROUNDS: usize = 5;
 
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; `cargo test` runs this with nothing.
@@ -80,33 +90,88 @@ async fn run(messages: usize) -> anyhow::Result<()> {
     let cases = rig.accepted_cases().await?;
     let bodies = rig.hpe_notes(&cases, messages)?;
 
-    // The machine is shared: the floor is measured around each phase and
-    // its median taken, so a burst of someone else's disk traffic during
-    // one measurement does not decide the ratios.
-    let mut floors = vec![rig.floor(&bodies, 1).await?];
-    let (engine, drain) = rig.drain(&cases, messages).await?;
-    floors.push(rig.floor(&bodies, 2).await?);
-    let ingest = rig.ingest(&engine, &cases, &bodies).await?;
-    engine.stop().await;
-    floors.push(rig.floor(&bodies, 3).await?);
-
-    for (n, floor) in floors.iter().enumerate() {
-        report(&format!("floor {}", n + 1), floor);
+    // The machine is shared and its load comes in bursts: the three kinds
+    // take turns in short rounds, each round in another order, and every
+    // rate comes from the totals, so a burst hits all three alike.
+    let per_round = messages / ROUNDS;
+    ensure!(
+        per_round * ROUNDS == messages,
+        "{messages} messages do not split into {ROUNDS} rounds"
+    );
+    let mut engine = None;
+    let mut totals = [
+        Measured::default(),
+        Measured::default(),
+        Measured::default(),
+    ];
+    for round in 0..ROUNDS {
+        let range = round * per_round..(round + 1) * per_round;
+        let order = Phase::order(round);
+        let mut rates = Vec::new();
+        for phase in order {
+            let measured = match phase {
+                Phase::Floor => rig.floor(round, &bodies[range.clone()]).await?,
+                Phase::Drain => rig.drain(&mut engine, &cases, range.clone()).await?,
+                Phase::Ingest => {
+                    rig.ingest(&mut engine, &cases, &bodies[range.clone()])
+                        .await?
+                }
+            };
+            rates.push(format!("{} {:.1}/s", phase.name(), measured.rate()));
+            totals[phase as usize].add(measured);
+        }
+        println!("round {}: {}", round + 1, rates.join(", "));
     }
+    if let Some(engine) = engine {
+        engine.stop().await;
+    }
+
+    let [floor, drain, ingest] = totals;
+    report("floor", &floor);
     report("drain", &drain);
     report("ingest", &ingest);
     println!(
         "(drain p50: interval between notes arriving at the simulator; ingest and floor p50: one POST answered)"
     );
-    let mut floor_rates: Vec<f64> = floors.iter().map(Measured::rate).collect();
-    floor_rates.sort_by(f64::total_cmp);
-    let floor = floor_rates[floor_rates.len() / 2];
-    println!("floor_msgs_per_s={floor:.1} (median of {})", floors.len());
+    println!(
+        "floor_msgs_per_s={:.1} (totals of {ROUNDS} rounds)",
+        floor.rate()
+    );
     println!("drain_msgs_per_s={:.1}", drain.rate());
     println!("ingest_msgs_per_s={:.1}", ingest.rate());
-    println!("drain_vs_floor={:.3}", drain.rate() / floor);
-    println!("ingest_vs_floor={:.3}", ingest.rate() / floor);
+    println!("drain_vs_floor={:.3}", drain.rate() / floor.rate());
+    println!("ingest_vs_floor={:.3}", ingest.rate() / floor.rate());
     Ok(())
+}
+
+/// What a round measures, in the order of `run`'s totals.
+#[derive(Clone, Copy)]
+enum Phase {
+    Floor,
+    Drain,
+    Ingest,
+}
+
+impl Phase {
+    /// Round `round`'s order: the three rotated and, every other round,
+    /// reversed, so that no kind always runs first, or always right after
+    /// the engine started.
+    fn order(round: usize) -> [Phase; 3] {
+        let mut order = [Phase::Floor, Phase::Drain, Phase::Ingest];
+        order.rotate_left(round % 3);
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        order
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Floor => "floor",
+            Phase::Drain => "drain",
+            Phase::Ingest => "ingest",
+        }
+    }
 }
 
 fn report(name: &str, m: &Measured) {
@@ -115,22 +180,35 @@ fn report(name: &str, m: &Measured) {
         m.messages,
         m.elapsed.as_secs_f64(),
         m.rate(),
-        m.p50.as_secs_f64() * 1e3,
+        p50(m.samples.clone()).as_secs_f64() * 1e3,
         fsync::per_message(m.fsyncs, m.messages),
     );
 }
 
-/// What one timed phase measured.
+/// What one timed phase measured, or the sum of several.
+#[derive(Default)]
 struct Measured {
     messages: usize,
     elapsed: Duration,
-    p50: Duration,
+    /// The per-message times the p50 is taken of.
+    samples: Vec<Duration>,
     fsyncs: Option<u64>,
 }
 
 impl Measured {
     fn rate(&self) -> f64 {
         self.messages as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn add(&mut self, other: Measured) {
+        self.messages += other.messages;
+        self.elapsed += other.elapsed;
+        self.samples.extend(other.samples);
+        self.fsyncs = match (self.fsyncs, other.fsyncs) {
+            (None, n) => n,
+            (Some(a), Some(b)) => Some(a + b),
+            (Some(_), None) => None,
+        };
     }
 }
 
@@ -320,14 +398,19 @@ path = "{store}"
         Ok(())
     }
 
-    /// Queues `messages` notes with the engine stopped, then times the
-    /// engine from start until all are acknowledged. Returns the engine,
-    /// still running, for the ingest.
+    /// Stops the engine if it runs, queues notes `range` with it stopped,
+    /// then times the engine from start until all are acknowledged. The
+    /// engine is left running.
     async fn drain(
         &self,
+        engine: &mut Option<Engine>,
         cases: &[(i64, String)],
-        messages: usize,
-    ) -> anyhow::Result<(Engine, Measured)> {
+        range: Range<usize>,
+    ) -> anyhow::Result<Measured> {
+        if let Some(running) = engine.take() {
+            running.stop().await;
+        }
+        let messages = range.len();
         let settings = self.settings()?;
         {
             let store: SharedStore =
@@ -337,7 +420,7 @@ path = "{store}"
                 MessageBuilder::new(destination(&settings), ActivityTable::default()),
                 Arc::new(Notify::new()),
             );
-            for n in 0..messages {
+            for n in range {
                 let (case_id, _) = cases[n % cases.len()];
                 actions
                     .add_note(case_id, OPERATOR, &note_text("out", n), Utc::now())
@@ -347,8 +430,11 @@ path = "{store}"
         let received_before = self.gsem.received().len();
         let fsyncs = fsync::count();
         let started = Instant::now();
-        let engine = Engine::start(&settings, StoreKind::Real).await?;
-        let store = Arc::clone(engine.store());
+        let store = Arc::clone(
+            engine
+                .insert(Engine::start(&settings, StoreKind::Real).await?)
+                .store(),
+        );
         wait_for("every note acknowledged", || {
             let stats = lock(&store).outbox_stats(now_ms())?;
             ensure!(stats.parked == 0, "{} notes were parked", stats.parked);
@@ -372,15 +458,12 @@ path = "{store}"
             .windows(2)
             .map(|w| (w[1] - w[0]).to_std().unwrap_or_default())
             .collect();
-        Ok((
-            engine,
-            Measured {
-                messages,
-                elapsed,
-                p50: p50(intervals),
-                fsyncs,
-            },
-        ))
+        Ok(Measured {
+            messages,
+            elapsed,
+            samples: intervals,
+            fsyncs,
+        })
     }
 
     /// HPE writes `messages` notes, untimed; returns them as GSEM would
@@ -404,14 +487,19 @@ path = "{store}"
         Ok(bodies)
     }
 
-    /// The bench pushes `bodies` one at a time, as GSEM would, and waits
+    /// Starts the engine (untimed) unless it runs, then the bench pushes
+    /// `bodies` one at a time on a new connection, as GSEM would, and waits
     /// until every one is processed.
     async fn ingest(
         &self,
-        engine: &Engine,
+        engine: &mut Option<Engine>,
         cases: &[(i64, String)],
         bodies: &[String],
     ) -> anyhow::Result<Measured> {
+        let engine = match engine {
+            Some(running) => running,
+            None => engine.insert(Engine::start(&self.settings()?, StoreKind::Real).await?),
+        };
         let messages = bodies.len();
         let pusher = self.client_to(&push_url(engine)?)?;
         let store = Arc::clone(engine.store());
@@ -440,14 +528,18 @@ path = "{store}"
         Ok(Measured {
             messages,
             elapsed,
-            p50: p50(latencies),
+            samples: latencies,
             fsyncs,
         })
     }
 
-    /// Measurement `n` of the floor, in a database of its own.
-    async fn floor(&self, bodies: &[String], n: usize) -> anyhow::Result<Measured> {
-        let db = self.dir.path().join(format!("floor-{n}.db"));
+    /// Round `round` of the floor: `bodies` POSTed on a new connection, as
+    /// the ingest does, into a database of its own. Fresh, like the
+    /// engine's after a drain round's start: SQLite deletes the WAL when the
+    /// last connection closes, and a growing WAL costs more per fsync than
+    /// a reused one.
+    async fn floor(&self, round: usize, bodies: &[String]) -> anyhow::Result<Measured> {
+        let db = self.dir.path().join(format!("floor-{round}.db"));
         let floor = Floor::start(rig_tls(&self.pki)?, &db).await?;
         let client = self.client_to(&format!("https://{}{FLOOR_PATH}", floor.addr))?;
         let fsyncs = fsync::count();
@@ -465,7 +557,7 @@ path = "{store}"
         Ok(Measured {
             messages: bodies.len(),
             elapsed,
-            p50: p50(latencies),
+            samples: latencies,
             fsyncs,
         })
     }
