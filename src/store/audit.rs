@@ -37,17 +37,18 @@ pub trait AuditOps: Access {
         detail: &str,
         now: i64,
     ) -> Result<i64, StoreError> {
-        Ok(self.conn().query_row(
-            "INSERT INTO audit(at, actor, case_id, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "INSERT INTO audit(at, actor, case_id, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)
              RETURNING id",
-            params![now, actor, case_id, action, detail],
-            |r| r.get(0),
-        )?)
+            )?
+            .query_row(params![now, actor, case_id, action, detail], |r| r.get(0))?)
     }
 
     /// A case's audit entries, oldest first.
     fn audit_for_case(&self, case_id: i64) -> Result<Vec<AuditRow>, StoreError> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT id, at, actor, case_id, action, detail FROM audit
              WHERE case_id = ?1 ORDER BY id",
         )?;
@@ -57,7 +58,7 @@ pub trait AuditOps: Access {
 
     /// The newest `limit` entries, newest first.
     fn audit_recent(&self, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT id, at, actor, case_id, action, detail FROM audit ORDER BY id DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit], audit_row)?;

@@ -166,7 +166,9 @@ fn one_case(
     params: impl rusqlite::Params,
 ) -> Result<Option<CaseRow>, StoreError> {
     let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE {condition}");
-    Ok(c.query_row(&sql, params, case_row).optional()?)
+    Ok(c.prepare_cached(&sql)?
+        .query_row(params, case_row)
+        .optional()?)
 }
 
 /// Runs an `UPDATE cases SET … WHERE id = ?1`, failing if the case does not exist.
@@ -177,34 +179,42 @@ fn update_case(
     params: impl rusqlite::Params,
 ) -> Result<(), StoreError> {
     let sql = format!("UPDATE cases SET {set} WHERE id = ?1");
-    expect_one(c.execute(&sql, params)?, "case", id)
+    expect_one(c.prepare_cached(&sql)?.execute(params)?, "case", id)
 }
 
 /// Systems, incidents and cases.
 pub trait CaseOps: Access {
     /// Inserts or updates a system by its name; returns its id.
     fn upsert_system(&self, system: &NewSystem) -> Result<i64, StoreError> {
-        Ok(self.conn().query_row(
-            "INSERT INTO systems(name, serial, contract, product_number, cmdb_ci)
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "INSERT INTO systems(name, serial, contract, product_number, cmdb_ci)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(name) DO UPDATE SET serial = excluded.serial,
                  contract = excluded.contract, product_number = excluded.product_number,
                  cmdb_ci = excluded.cmdb_ci
              RETURNING id",
-            params![
-                system.name,
-                system.serial,
-                system.contract,
-                system.product_number,
-                system.cmdb_ci
-            ],
-            |r| r.get(0),
-        )?)
+            )?
+            .query_row(
+                params![
+                    system.name,
+                    system.serial,
+                    system.contract,
+                    system.product_number,
+                    system.cmdb_ci
+                ],
+                |r| r.get(0),
+            )?)
     }
 
     fn system_by_id(&self, id: i64) -> Result<Option<SystemRow>, StoreError> {
         let sql = format!("SELECT {SYSTEM_COLUMNS} FROM systems WHERE id = ?1");
-        Ok(self.conn().query_row(&sql, [id], system_row).optional()?)
+        Ok(self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row([id], system_row)
+            .optional()?)
     }
 
     fn system_by_serial(&self, serial: &str) -> Result<Option<SystemRow>, StoreError> {
@@ -218,7 +228,7 @@ pub trait CaseOps: Access {
     /// All systems, by name.
     fn list_systems(&self) -> Result<Vec<SystemRow>, StoreError> {
         let sql = format!("SELECT {SYSTEM_COLUMNS} FROM systems ORDER BY name");
-        let mut stmt = self.conn().prepare(&sql)?;
+        let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map([], system_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -229,18 +239,15 @@ pub trait CaseOps: Access {
     fn upsert_incident(&self, inc: &IncidentRow, now: i64) -> Result<IncidentChange, StoreError> {
         self.atomic(|c| {
             let stored: Option<i64> = c
-                .query_row(
-                    "SELECT sys_mod_count FROM incidents WHERE sys_id = ?1",
-                    [&inc.sys_id],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT sys_mod_count FROM incidents WHERE sys_id = ?1")?
+                .query_row([&inc.sys_id], |r| r.get(0))
                 .optional()?;
             let change = match stored {
                 Some(count) if inc.sys_mod_count <= count => return Ok(IncidentChange::Unchanged),
                 Some(_) => IncidentChange::Updated,
                 None => IncidentChange::Inserted,
             };
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO incidents(sys_id, number, short_description, description, state,
                      priority, cmdb_ci, sys_mod_count, sys_updated_on, raw_json, seen_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
@@ -251,20 +258,20 @@ pub trait CaseOps: Access {
                      sys_mod_count = excluded.sys_mod_count,
                      sys_updated_on = excluded.sys_updated_on,
                      raw_json = excluded.raw_json, seen_at = excluded.seen_at",
-                params![
-                    inc.sys_id,
-                    inc.number,
-                    inc.short_description,
-                    inc.description,
-                    inc.state,
-                    inc.priority,
-                    inc.cmdb_ci,
-                    inc.sys_mod_count,
-                    inc.sys_updated_on,
-                    inc.raw_json,
-                    now
-                ],
-            )?;
+            )?
+            .execute(params![
+                inc.sys_id,
+                inc.number,
+                inc.short_description,
+                inc.description,
+                inc.state,
+                inc.priority,
+                inc.cmdb_ci,
+                inc.sys_mod_count,
+                inc.sys_updated_on,
+                inc.raw_json,
+                now
+            ])?;
             Ok(change)
         })
     }
@@ -292,18 +299,18 @@ pub trait CaseOps: Access {
     /// tracking number.
     fn create_case(&self, new: &NewCase, now: i64) -> Result<CaseRow, StoreError> {
         self.atomic(|c| {
-            let seq: i64 = c.query_row(
-                "SELECT COALESCE(MAX(seq), 0) + 1 FROM cases WHERE incident_number = ?1",
-                [&new.incident_number],
-                |r| r.get(0),
-            )?;
+            let seq: i64 = c
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM cases WHERE incident_number = ?1",
+                )?
+                .query_row([&new.incident_number], |r| r.get(0))?;
             let tracking_number = format!("{}_{seq}", new.incident_number);
-            let held: bool = c.query_row(
-                "SELECT EXISTS(SELECT 1 FROM cases
+            let held: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS(SELECT 1 FROM cases
                      WHERE requester_id = ?1 AND state NOT IN (1, 7))",
-                [&new.incident_number],
-                |r| r.get(0),
-            )?;
+                )?
+                .query_row([&new.incident_number], |r| r.get(0))?;
             let requester_id = if held {
                 &tracking_number
             } else {
@@ -315,8 +322,7 @@ pub trait CaseOps: Access {
                  VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
                  RETURNING {CASE_COLUMNS}"
             );
-            Ok(c.query_row(
-                &sql,
+            Ok(c.prepare_cached(&sql)?.query_row(
                 params![
                     new.incident_number,
                     seq,
@@ -368,11 +374,10 @@ pub trait CaseOps: Access {
     fn set_case_provider_id(&self, id: i64, provider_id: &str, now: i64) -> Result<(), StoreError> {
         self.atomic(|c| {
             let holder: Option<String> = c
-                .query_row(
+                .prepare_cached(
                     "SELECT tracking_number FROM cases WHERE provider_id = ?1 AND id != ?2",
-                    params![provider_id, id],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![provider_id, id], |r| r.get(0))
                 .optional()?;
             if let Some(tracking_number) = holder {
                 return Err(StoreError::ProviderIdInUse {
@@ -434,7 +439,7 @@ pub trait CaseOps: Access {
              WHERE (?1 = 0 OR state NOT IN (1, 7)) AND (?2 IS NULL OR incident_number = ?2)
              ORDER BY id"
         );
-        let mut stmt = self.conn().prepare(&sql)?;
+        let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map(
             params![filter.unfinished_only, filter.incident_number],
             case_row,

@@ -85,12 +85,14 @@ pub trait JournalOps: Access {
     fn journal_insert(&self, entry: &NewJournal, now: i64) -> Result<Insert, StoreError> {
         self.atomic(|c| {
             let inserted: Option<i64> = c
-                .query_row(
+                .prepare_cached(
                     "INSERT INTO journal(case_id, origin, kind, author, text, event_at,
                          remote_id, state, outbox_seq, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                      ON CONFLICT(origin, remote_id) DO NOTHING
                      RETURNING id",
+                )?
+                .query_row(
                     params![
                         entry.case_id,
                         entry.origin,
@@ -108,11 +110,12 @@ pub trait JournalOps: Access {
                 .optional()?;
             match inserted {
                 Some(id) => Ok(Insert::Inserted(id)),
-                None => Ok(Insert::Duplicate(c.query_row(
-                    "SELECT id FROM journal WHERE origin = ?1 AND remote_id = ?2",
-                    params![entry.origin, entry.remote_id],
-                    |r| r.get(0),
-                )?)),
+                None => Ok(Insert::Duplicate(
+                    c.prepare_cached(
+                        "SELECT id FROM journal WHERE origin = ?1 AND remote_id = ?2",
+                    )?
+                    .query_row(params![entry.origin, entry.remote_id], |r| r.get(0))?,
+                )),
             }
         })
     }
@@ -122,7 +125,7 @@ pub trait JournalOps: Access {
         let sql = format!(
             "SELECT {JOURNAL_COLUMNS} FROM journal WHERE case_id = ?1 ORDER BY event_at, id"
         );
-        let mut stmt = self.conn().prepare(&sql)?;
+        let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map([case_id], journal_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -141,10 +144,10 @@ pub trait JournalOps: Access {
     }
 
     fn journal_set_state(&self, id: i64, state: JournalState) -> Result<(), StoreError> {
-        let changed = self.conn().execute(
-            "UPDATE journal SET state = ?2 WHERE id = ?1",
-            params![id, state],
-        )?;
+        let changed = self
+            .conn()
+            .prepare_cached("UPDATE journal SET state = ?2 WHERE id = ?1")?
+            .execute(params![id, state])?;
         expect_one(changed, "journal entry", id)
     }
 }

@@ -27,11 +27,12 @@ pub trait MetaOps: Access {
                 key: key.to_owned(),
             });
         }
-        self.conn().execute(
-            "INSERT INTO meta(key, value) VALUES (?1, ?2) \
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) \
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
+            )?
+            .execute(params![key, value])?;
         Ok(())
     }
 }

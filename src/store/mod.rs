@@ -344,6 +344,9 @@ impl Access for Tx<'_> {
     }
 }
 
+/// Room for every fixed statement of the store modules.
+const STATEMENT_CACHE: usize = 128;
+
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let open_err = |source| StoreError::Open {
         path: path.to_path_buf(),
@@ -351,6 +354,10 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     };
     let conn = Connection::open(path).map_err(open_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    // The store's hot statements are prepared once (`prepare_cached`); they
+    // number more than rusqlite's default of 16, which made the cache evict
+    // them in turn while processing a single message.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 

@@ -173,36 +173,34 @@ fn record_update(
     u: Update<'_>,
     now: i64,
 ) -> Result<RecordOutcome, StoreError> {
-    c.execute(
-        &format!(
-            "INSERT INTO {records}(case_id, {key}, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+    c.prepare_cached(&format!(
+        "INSERT INTO {records}(case_id, {key}, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
              ON CONFLICT(case_id, {key}) DO NOTHING",
-            records = kind.records,
-            key = kind.key
-        ),
-        params![case_id, u.key, now],
-    )?;
-    let (record_id, latest_at, old_status): (i64, Option<i64>, Option<String>) = c.query_row(
-        &format!(
+        records = kind.records,
+        key = kind.key
+    ))?
+    .execute(params![case_id, u.key, now])?;
+    let (record_id, latest_at, old_status): (i64, Option<i64>, Option<String>) = c
+        .prepare_cached(&format!(
             "SELECT id, latest_at, status FROM {} WHERE case_id = ?1 AND {} = ?2",
             kind.records, kind.key
-        ),
-        params![case_id, u.key],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+        ))?
+        .query_row(params![case_id, u.key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
     let event = match u.status {
         None => None,
         Some((status, known)) => {
             let inserted: Option<i64> = c
-                .query_row(
-                    &format!(
-                        "INSERT INTO {}(record_id, status, status_known, event_time, event_at,
+                .prepare_cached(&format!(
+                    "INSERT INTO {}(record_id, status, status_known, event_time, event_at,
                              raw_text, inbox_id, created_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                          ON CONFLICT(record_id, status, event_time) DO NOTHING
                          RETURNING id",
-                        kind.events
-                    ),
+                    kind.events
+                ))?
+                .query_row(
                     params![
                         record_id,
                         status,
@@ -219,15 +217,16 @@ fn record_update(
             match inserted {
                 Some(id) => Some(Insert::Inserted(id)),
                 None => {
-                    let id = c.query_row(
-                        &format!(
+                    let id = c
+                        .prepare_cached(&format!(
                             "SELECT id FROM {} WHERE record_id = ?1 AND status = ?2
                                  AND event_time = ?3",
                             kind.events
-                        ),
-                        params![record_id, status, u.event_time.unwrap_or("")],
-                        |r| r.get(0),
-                    )?;
+                        ))?
+                        .query_row(
+                            params![record_id, status, u.event_time.unwrap_or("")],
+                            |r| r.get(0),
+                        )?;
                     return Ok(RecordOutcome {
                         record_id,
                         event: Some(Insert::Duplicate(id)),
@@ -267,25 +266,20 @@ fn record_update(
     )?;
 
     let current: Option<(String, bool)> = c
-        .query_row(
-            &format!(
-                "SELECT status, status_known FROM {} WHERE record_id = ?1
+        .prepare_cached(&format!(
+            "SELECT status, status_known FROM {} WHERE record_id = ?1
                  ORDER BY COALESCE(event_at, created_at) DESC, id DESC LIMIT 1",
-                kind.events
-            ),
-            [record_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+            kind.events
+        ))?
+        .query_row([record_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let status = match current {
         Some((status, known)) => {
-            c.execute(
-                &format!(
-                    "UPDATE {} SET status = ?2, status_known = ?3 WHERE id = ?1",
-                    kind.records
-                ),
-                params![record_id, status, known],
-            )?;
+            c.prepare_cached(&format!(
+                "UPDATE {} SET status = ?2, status_known = ?3 WHERE id = ?1",
+                kind.records
+            ))?
+            .execute(params![record_id, status, known])?;
             Some(status)
         }
         None => old_status.clone(),
@@ -299,7 +293,7 @@ fn record_update(
 }
 
 fn timeline(c: &Connection, kind: &Kind, record_id: i64) -> Result<Vec<EventRow>, StoreError> {
-    let mut stmt = c.prepare(&format!(
+    let mut stmt = c.prepare_cached(&format!(
         "SELECT id, record_id, status, status_known, NULLIF(event_time, ''), event_at, raw_text,
              inbox_id, created_at
          FROM {} WHERE record_id = ?1 ORDER BY COALESCE(event_at, created_at), id",
@@ -424,7 +418,7 @@ pub trait RecordOps: Access {
 
     /// A case's onsite tasks, in order of first appearance.
     fn tasks_for_case(&self, case_id: i64) -> Result<Vec<TaskRecord>, StoreError> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT id, case_id, task_id, status, status_known, scheduled_start, engineer_eta,
                  description, completion, created_at, updated_at
              FROM onsite_tasks WHERE case_id = ?1 ORDER BY id",
@@ -435,7 +429,7 @@ pub trait RecordOps: Access {
 
     /// A case's part orders, in order of first appearance.
     fn parts_for_case(&self, case_id: i64) -> Result<Vec<PartRecord>, StoreError> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT id, case_id, order_id, status, status_known, part_number, part_description,
                  quantity, carrier, tracking_number, eta, return_required, return_status,
                  COALESCE(return_status_known, 1), created_at, updated_at
@@ -459,7 +453,7 @@ pub trait RecordOps: Access {
     /// ms), each with the time of its latest change, oldest change first:
     /// the work list of the ServiceNow mirror.
     fn cases_with_records_changed_since(&self, since: i64) -> Result<Vec<(i64, i64)>, StoreError> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT case_id, MAX(updated_at) AS changed FROM (
                  SELECT case_id, updated_at FROM onsite_tasks WHERE updated_at > ?1
                  UNION ALL
