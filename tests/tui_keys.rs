@@ -562,3 +562,18 @@ fn a_draft_refused_behind_help_reopens_when_help_closes() {
     press(&mut app, KeyCode::Esc);
     assert_eq!(text_of(&app), "note");
 }
+
+#[test]
+fn opening_a_case_before_the_first_snapshot_says_the_engine_is_not_there_yet() {
+    let now = Utc.with_ymd_and_hms(2025, 3, 1, 13, 0, 0).unwrap();
+    let mut app = App::new(settings(), now, Rect::new(0, 0, 80, 24));
+    press(&mut app, KeyCode::Char('n'));
+    assert!(app.dialog().is_none());
+    assert_eq!(
+        status(&app),
+        "The engine has not sent its cases and systems yet (still starting or connecting): try again in a moment"
+    );
+    let mut app = app_with(Vec::new());
+    press(&mut app, KeyCode::Char('n'));
+    assert!(matches!(app.dialog(), Some(Dialog::Picker(_))));
+}

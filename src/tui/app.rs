@@ -566,6 +566,11 @@ impl App {
     }
 
     fn start_open_case(&mut self) {
+        // Before the first snapshot the systems are not known yet, not absent.
+        if self.health.is_none() {
+            self.error("The engine has not sent its cases and systems yet (still starting or connecting): try again in a moment");
+            return;
+        }
         if self.systems.is_empty() {
             self.error("No HPE system is configured: add the systems to the config ([[systems]]) to open cases");
             return;
