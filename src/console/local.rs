@@ -6,14 +6,15 @@
 //! The console never waits on it: every store call runs on the blocking
 //! pool, and all the task does towards the console is send events.
 //!
-//! Change detection stays cheap with many cases: a tick first compares the
-//! connection's change counter (the engine shares one connection, so every
-//! engine write moves it) and SQLite's `data_version` (moved by writes of
-//! other processes, e.g. the CLI). Only when one moved does it look at what
-//! changed: a narrow scan of the cases' `updated_at`, journal ids past the
-//! last one seen, task and part records updated since the newest seen, and
-//! the small set of queued and parked outbox rows. Only the summaries of
-//! the cases touched are rebuilt.
+//! Change detection stays cheap with many cases. Every commit made through
+//! the engine's connection (the engine shares one) wakes the task at once
+//! ([`Store::commits`]); writes of other processes (e.g. the CLI) are found
+//! by a look every [`POLL`], which compares SQLite's `data_version`. A look
+//! first compares the connection's change counter and `data_version`; only
+//! when one moved does it look at what changed: a narrow scan of the cases'
+//! `updated_at`, journal ids past the last one seen, task and part records
+//! updated since the newest seen, and the small set of queued and parked
+//! outbox rows. Only the summaries of the cases touched are rebuilt.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -39,8 +40,8 @@ use crate::gsem::shared::{SharedStore, from_ms, now_ms, with_store};
 use crate::sis::{self, Person, Requester, TransactionName};
 use crate::store::prelude::*;
 use crate::store::{
-    Access, CaseFilter, CaseRow, InboxState, JournalRow, JournalState, NewCase, NewJournal,
-    OutboxRow, OutboxState, QuarantineRow, QuarantineState, Store, StoreError, Via,
+    Access, CaseRow, InboxState, JournalRow, JournalState, NewCase, NewJournal, OutboxRow,
+    OutboxState, QuarantineRow, QuarantineState, Store, StoreError, Via,
 };
 use crate::sync::health::ServiceNowHealth;
 use crate::updates::NOT_UNDERSTOOD_KIND;
@@ -643,6 +644,8 @@ impl Local {
 struct Active {
     case_id: i64,
     state: OutboxState,
+    /// The case's state once GSEM acknowledges it, if it moves it.
+    state_after: Option<u8>,
     attempts: i64,
     last_error: Option<String>,
     created_at: i64,
@@ -686,7 +689,6 @@ struct Watcher {
     outbox: BTreeMap<i64, Active>,
     /// (open entries, highest id, deliveries): moves on any quarantine change.
     quarantine_mark: (i64, i64, i64),
-    summaries: HashMap<CaseId, CaseSummary>,
     /// Cases in 0 or 3 not yet overdue, and when they will be.
     deadlines: HashMap<CaseId, i64>,
     systems: HashMap<i64, String>,
@@ -713,19 +715,23 @@ impl Watcher {
             .map(|row| (row.id, row.system.name))
             .collect();
         self.deadlines.clear();
-        self.case_updated = case_updates(c)?;
         self.journal_max =
             c.query_row("SELECT COALESCE(MAX(id), 0) FROM journal", [], |r| r.get(0))?;
+        // Only the records at the newest stamp need remembering (see
+        // `records_since`); the summaries count every record anyway.
         self.record_updated.clear();
-        self.records_mark = 0;
+        self.records_mark = c.query_row(
+            "SELECT MAX(COALESCE((SELECT MAX(updated_at) FROM onsite_tasks), 0),
+                        COALESCE((SELECT MAX(updated_at) FROM part_orders), 0))",
+            [],
+            |r| r.get(0),
+        )?;
         self.records_since(c)?;
         self.outbox = active_outbox(c)?;
         self.quarantine_mark = quarantine_mark(c)?;
         self.counts = self.counts(c)?;
-        let rows = s.list_cases(&CaseFilter::default())?;
-        let summaries = self.summarize(s, context, rows, None, now)?;
-        self.summaries = summaries.iter().map(|c| (c.id, c.clone())).collect();
-        Ok(summaries)
+        self.case_updated.clear();
+        self.summarize(c, context, None, now)
     }
 
     fn poll(&mut self, s: &Store, context: &Context, now: i64) -> Result<Changes, StoreError> {
@@ -766,16 +772,9 @@ impl Watcher {
             return Ok(changes);
         }
         let ids: Vec<i64> = touched.iter().copied().collect();
-        let rows = ids
-            .iter()
-            .filter_map(|id| s.case_by_id(*id).transpose())
-            .collect::<Result<Vec<_>, _>>()?;
-        for summary in self.summarize(s, context, rows, Some(&ids), now)? {
-            if self.summaries.get(&summary.id) != Some(&summary) {
-                self.summaries.insert(summary.id, summary.clone());
-                changes.cases.push(summary);
-            }
-        }
+        // Touched: the store changed for the case (or it turned overdue),
+        // so its summary is sent without comparing it to the last one.
+        changes.cases = self.summarize(c, context, Some(&ids), now)?;
         if self.loaded.is_some_and(|id| touched.contains(&id)) {
             changes.detail = self.refresh_detail(s, context, now)?;
         }
@@ -829,6 +828,9 @@ impl Watcher {
             }
             self.records_mark = self.records_mark.max(updated);
         }
+        // The next look starts at the mark: older stamps cannot come back.
+        let mark = self.records_mark;
+        self.record_updated.retain(|_, updated| *updated == mark);
         Ok(touched)
     }
 
@@ -873,32 +875,31 @@ impl Watcher {
         })
     }
 
-    /// The summaries of `rows`; `ids` limits the aggregate queries to them
-    /// (`None`: every case).
+    /// The summaries of the cases `ids` (`None`: every case, by id).
     fn summarize(
         &mut self,
-        s: &Store,
+        c: &Connection,
         context: &Context,
-        rows: Vec<CaseRow>,
         ids: Option<&[i64]>,
         now: i64,
     ) -> Result<Vec<CaseSummary>, StoreError> {
-        let aggregates = aggregates(s.conn(), ids)?;
-        let mut active: HashMap<i64, (bool, bool)> = HashMap::new();
+        let rows = summary_rows(c, ids)?;
+        let records = record_aggregates(c, ids)?;
+        // By seq: the last queued or parked message with a `state_after`
+        // gives the pending state, as `case_pending_state` has it.
+        let mut active: HashMap<i64, (bool, bool, Option<u8>)> = HashMap::new();
         for row in self.outbox.values() {
             let flags = active.entry(row.case_id).or_default();
             flags.0 |= row.state == OutboxState::Queued;
             flags.1 |= row.state == OutboxState::Parked;
+            flags.2 = row.state_after.or(flags.2);
         }
-        rows.into_iter()
+        let summaries = rows
+            .into_iter()
             .map(|row| {
-                let agg = aggregates.get(&row.id).copied().unwrap_or_default();
-                let (pending, failed) = active.get(&row.id).copied().unwrap_or_default();
-                let pending_state = if pending || failed {
-                    s.case_pending_state(row.id)?
-                } else {
-                    row.state
-                };
+                self.case_updated.insert(row.id, row.updated_at);
+                let agg = records.get(&row.id).copied().unwrap_or_default();
+                let (pending, failed, after) = active.get(&row.id).copied().unwrap_or_default();
                 // Waiting for HPE's answer to the SERVICE REQUEST since it
                 // went out, or since it was queued while unacknowledged.
                 let since = row.sent_at.unwrap_or(row.created_at);
@@ -909,18 +910,22 @@ impl Watcher {
                     self.deadlines
                         .insert(row.id, since.saturating_add(context.overdue_after_ms));
                 }
-                Ok(CaseSummary {
+                CaseSummary {
                     id: row.id,
-                    provider_id: row.provider_id.clone(),
+                    provider_id: row.provider_id,
                     system: row
                         .system_id
                         .and_then(|id| self.systems.get(&id).cloned())
                         .unwrap_or_default(),
                     priority: context.priority(&row.severity),
                     state: row.state,
-                    pending_state,
-                    workflow_status: row.workflow_status.clone(),
-                    updated: from_ms(row.updated_at.max(agg.latest)),
+                    pending_state: after.unwrap_or(row.state),
+                    workflow_status: row.workflow_status,
+                    updated: from_ms(
+                        row.updated_at
+                            .max(row.journal_latest.unwrap_or(0))
+                            .max(agg.latest),
+                    ),
                     open_tasks: agg.open_tasks,
                     parts_in_transit: agg.parts_in_transit,
                     flags: CaseFlags {
@@ -931,9 +936,10 @@ impl Watcher {
                     },
                     incident: row.incident_number,
                     tracking: row.tracking_number,
-                })
+                }
             })
-            .collect()
+            .collect();
+        Ok(summaries)
     }
 
     /// The loaded case's detail if it differs from the one last sent.
@@ -950,10 +956,7 @@ impl Watcher {
             let Some(row) = s.case_by_id(id)? else {
                 return Ok(None);
             };
-            let Some(summary) = self
-                .summarize(s, context, vec![row.clone()], Some(&[id]), now)?
-                .pop()
-            else {
+            let Some(summary) = self.summarize(s.conn(), context, Some(&[id]), now)?.pop() else {
                 return Ok(None);
             };
             detail(s, summary, row).map(Some)
@@ -984,7 +987,7 @@ fn case_updates(c: &Connection) -> Result<HashMap<i64, i64>, StoreError> {
 
 fn active_outbox(c: &Connection) -> Result<BTreeMap<i64, Active>, StoreError> {
     let mut stmt = c.prepare(
-        "SELECT seq, case_id, state, attempts, last_error, created_at FROM outbox
+        "SELECT seq, case_id, state, state_after, attempts, last_error, created_at FROM outbox
          WHERE state IN ('queued', 'parked')",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -993,9 +996,10 @@ fn active_outbox(c: &Connection) -> Result<BTreeMap<i64, Active>, StoreError> {
             Active {
                 case_id: r.get(1)?,
                 state: r.get(2)?,
-                attempts: r.get(3)?,
-                last_error: r.get(4)?,
-                created_at: r.get(5)?,
+                state_after: r.get(3)?,
+                attempts: r.get(4)?,
+                last_error: r.get(5)?,
+                created_at: r.get(6)?,
             },
         ))
     })?;
@@ -1020,7 +1024,69 @@ fn parked_view(outbox: &BTreeMap<i64, Active>) -> Vec<(i64, i64, Option<String>)
         .collect()
 }
 
-/// Per-case counts and latest activity of tasks, parts and journal.
+/// The columns of a case its summary shows, with the time of its newest
+/// journal entry.
+#[derive(Debug)]
+struct SummaryRow {
+    id: i64,
+    incident_number: String,
+    tracking_number: String,
+    provider_id: Option<String>,
+    system_id: Option<i64>,
+    severity: String,
+    state: u8,
+    workflow_status: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    sent_at: Option<i64>,
+    journal_latest: Option<i64>,
+}
+
+/// `ids`: only those cases (`None`: every case). The journal's newest entry
+/// of each case is one probe of the (case_id, created_at) index, cheaper
+/// than grouping the whole journal; the case rows are read without their
+/// title and description.
+fn summary_rows(c: &Connection, ids: Option<&[i64]>) -> Result<Vec<SummaryRow>, StoreError> {
+    let (filter, condition) = id_filter(ids, "id");
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT id, incident_number, tracking_number, provider_id, system_id, severity, state,
+             workflow_status, created_at, updated_at, sent_at,
+             (SELECT MAX(created_at) FROM journal WHERE journal.case_id = cases.id)
+         FROM cases {condition} ORDER BY id"
+    ))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(&filter), |r| {
+        Ok(SummaryRow {
+            id: r.get(0)?,
+            incident_number: r.get(1)?,
+            tracking_number: r.get(2)?,
+            provider_id: r.get(3)?,
+            system_id: r.get(4)?,
+            severity: r.get(5)?,
+            state: r.get(6)?,
+            workflow_status: r.get(7)?,
+            created_at: r.get(8)?,
+            updated_at: r.get(9)?,
+            sent_at: r.get(10)?,
+            journal_latest: r.get(11)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The SQL condition limiting `column` to `ids` (none for `None`: a filter
+/// that may be NULL would keep SQLite from using the indexes), and its
+/// parameter.
+fn id_filter(ids: Option<&[i64]>, column: &str) -> (Option<String>, String) {
+    match ids {
+        Some(ids) => (
+            Some(serde_json::Value::from(ids.to_vec()).to_string()),
+            format!("WHERE {column} IN (SELECT value FROM json_each(?1))"),
+        ),
+        None => (None, String::new()),
+    }
+}
+
+/// Per-case counts and latest activity of tasks and parts.
 #[derive(Debug, Clone, Copy, Default)]
 struct Aggregate {
     open_tasks: u32,
@@ -1028,45 +1094,42 @@ struct Aggregate {
     latest: i64,
 }
 
-/// `ids`: only those cases (`None`: every case). The two shapes get their
-/// own SQL: a filter that may be NULL would keep SQLite from using the
-/// case_id indexes, and every one-case refresh would scan whole tables.
-fn aggregates(c: &Connection, ids: Option<&[i64]>) -> Result<HashMap<i64, Aggregate>, StoreError> {
-    let filter = ids.map(|ids| serde_json::Value::from(ids.to_vec()).to_string());
-    let condition = if filter.is_some() {
-        "WHERE case_id IN (SELECT value FROM json_each(?1))"
-    } else {
-        ""
-    };
+/// `ids`: only those cases (`None`: every case). The rows are counted
+/// here: for every case, a plain scan of the two tables beats SQLite's
+/// grouping through the case_id index, which visits each row by rowid.
+fn record_aggregates(
+    c: &Connection,
+    ids: Option<&[i64]>,
+) -> Result<HashMap<i64, Aggregate>, StoreError> {
+    let (filter, condition) = id_filter(ids, "case_id");
     let mut out: HashMap<i64, Aggregate> = HashMap::new();
-    let queries = [
-        "SELECT case_id, COUNT(*) FILTER (WHERE status IS NULL
-                 OR status NOT IN ('complete', 'cancelled')), 0, MAX(updated_at)
-         FROM onsite_tasks",
-        "SELECT case_id, 0, COUNT(*) FILTER (WHERE status IN ('ordered', 'backordered', 'shipped')),
-             MAX(updated_at)
-         FROM part_orders",
-        "SELECT case_id, 0, 0, MAX(created_at) FROM journal",
-    ];
-    for query in queries {
-        let mut stmt = c.prepare_cached(&format!("{query} {condition} GROUP BY case_id"))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(&filter), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, u32>(1)?,
-                r.get::<_, u32>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (case, tasks, parts, latest) = row?;
-            let agg = out.entry(case).or_default();
-            agg.open_tasks += tasks;
-            agg.parts_in_transit += parts;
-            agg.latest = agg.latest.max(latest);
+    for (table, tasks) in [("onsite_tasks", true), ("part_orders", false)] {
+        let mut stmt = c.prepare_cached(&format!(
+            "SELECT case_id, status, updated_at FROM {table} {condition}"
+        ))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(&filter))?;
+        while let Some(r) = rows.next()? {
+            let status: Option<String> = r.get(1)?;
+            let agg = out.entry(r.get(0)?).or_default();
+            if tasks {
+                agg.open_tasks += u32::from(task_open(status.as_deref()));
+            } else {
+                agg.parts_in_transit += u32::from(part_in_transit(status.as_deref()));
+            }
+            agg.latest = agg.latest.max(r.get(2)?);
         }
     }
     Ok(out)
+}
+
+/// Not complete or cancelled (a task without a status yet is open).
+fn task_open(status: Option<&str>) -> bool {
+    !matches!(status, Some("complete" | "cancelled"))
+}
+
+/// Ordered, backordered or shipped: not delivered yet.
+fn part_in_transit(status: Option<&str>) -> bool {
+    matches!(status, Some("ordered" | "backordered" | "shipped"))
 }
 
 fn parked(s: &Store) -> Result<Vec<ParkedMessage>, StoreError> {
@@ -1129,7 +1192,7 @@ fn detail(s: &Store, summary: CaseSummary, row: CaseRow) -> Result<CaseDetail, S
         .into_iter()
         .map(|t| TaskView {
             events: task_events.remove(&t.id).unwrap_or_default(),
-            open: !matches!(t.status.as_deref(), Some("complete" | "cancelled")),
+            open: task_open(t.status.as_deref()),
             status: t.status.unwrap_or_default(),
             known: t.status_known,
             task_id: t.task_id,
@@ -1144,10 +1207,7 @@ fn detail(s: &Store, summary: CaseSummary, row: CaseRow) -> Result<CaseDetail, S
         .into_iter()
         .map(|p| PartView {
             events: part_events.remove(&p.id).unwrap_or_default(),
-            in_transit: matches!(
-                p.status.as_deref(),
-                Some("ordered" | "backordered" | "shipped")
-            ),
+            in_transit: part_in_transit(p.status.as_deref()),
             status: p.status.unwrap_or_default(),
             known: p.status_known,
             order_id: p.order_id,
@@ -1504,6 +1564,22 @@ mod tests {
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].detail, "ERROR 1003");
         assert_eq!(list[0].incident, "INC0004999");
+
+        // A queued answer to HPE's question moves the pending state, and a
+        // fresh look (in one read transaction, as the snapshot takes it)
+        // reads the same.
+        store
+            .outbox_enqueue(42, "PROVIDE PROBLEM INFORMATION", "{}", Some(5), t0 + 50)
+            .unwrap();
+        let queued = w.poll(&store, &context, t0 + 60).unwrap();
+        assert_eq!(queued.cases.len(), 1);
+        assert_eq!(
+            (queued.cases[0].state, queued.cases[0].pending_state),
+            (4, 5)
+        );
+        let again = store.read(|s| w.reset(s, &context, t0 + 70)).unwrap();
+        assert_eq!(again[41], queued.cases[0]);
+        assert_eq!(again[4999], parked.cases[0]);
     }
 
     /// A console end on `store` whose periodic look is an hour away: what

@@ -69,6 +69,9 @@ const JOURNAL_FIELDS: &[&str] = &[
 
 /// Values per `IN` list, to keep request URLs short.
 const IN_CHUNK: usize = 100;
+
+/// Incidents looked up per hold of the store (a few milliseconds' worth).
+const PAIRED_BATCH: usize = 500;
 /// How far before its intent a write of ours is looked for: covers the
 /// clock difference between this host and the instance.
 const READ_BACK_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
@@ -391,13 +394,23 @@ impl ServiceNowSync {
         if !self.state.loaded {
             self.load_marks().await?;
         }
-        let paired = self.store(load_paired).await?;
-        let records = self.read_incidents(&paired).await?;
+        // Every case row is in `paired`: the first list goes before the
+        // second is read, so only one is held at a time.
+        let records = {
+            let paired = self.load_paired().await?;
+            self.read_incidents(&paired).await?
+        };
         report.incidents_read = records.len();
         let changed = self.store_incidents(records).await?;
         report.incidents_changed = changed.len();
-        let paired = self.store(load_paired).await?;
-        let mut inputs = self.store(load_inputs).await?;
+        let (paired, mut inputs) = {
+            let paired = self.load_paired().await?;
+            self.store(move |s| {
+                let inputs = load_inputs(s, &paired)?;
+                Ok((paired, inputs))
+            })
+            .await?
+        };
         for p in &paired {
             if let Some(inc) = &p.incident
                 && (changed.contains(&inc.sys_id)
@@ -426,6 +439,49 @@ impl ServiceNowSync {
             h.held_comments = held;
         });
         Ok(report)
+    }
+
+    /// Every paired incident: the cases in one look at the store, their
+    /// incidents looked up [`PAIRED_BATCH`] at a time, so that the console
+    /// and the GSEM tasks get the store between batches.
+    async fn load_paired(&self) -> Result<Vec<Paired>, SyncError> {
+        let by_number = self
+            .store(|s| {
+                let mut by_number: BTreeMap<String, Vec<CaseRow>> = BTreeMap::new();
+                for case in s.list_cases(&CaseFilter::default())? {
+                    // Most incidents have one case: no room kept for four.
+                    by_number
+                        .entry(case.incident_number.clone())
+                        .or_insert_with(|| Vec::with_capacity(1))
+                        .push(case);
+                }
+                Ok(by_number)
+            })
+            .await?;
+        let mut paired = Vec::with_capacity(by_number.len());
+        let mut rest = by_number.into_iter().peekable();
+        while rest.peek().is_some() {
+            let batch: Vec<(String, Vec<CaseRow>)> = rest.by_ref().take(PAIRED_BATCH).collect();
+            let found = self
+                .store(move |s| {
+                    // One read transaction: one lock for the whole batch.
+                    s.read(|s| {
+                        batch
+                            .into_iter()
+                            .map(|(number, cases)| {
+                                Ok(Paired {
+                                    incident: s.incident_by_number(&number)?,
+                                    number,
+                                    cases,
+                                })
+                            })
+                            .collect::<Result<Vec<_>, SyncError>>()
+                    })
+                })
+                .await?;
+            paired.extend(found);
+        }
+        Ok(paired)
     }
 
     /// Reads the watermark and journal marks a previous run left.
@@ -1209,31 +1265,10 @@ fn journal_entry(record: &Record) -> Option<(String, SnComment)> {
     ))
 }
 
-fn load_paired(store: &Store) -> Result<Vec<Paired>, SyncError> {
-    let mut by_number: BTreeMap<String, Vec<CaseRow>> = BTreeMap::new();
-    for case in store.list_cases(&CaseFilter::default())? {
-        by_number
-            .entry(case.incident_number.clone())
-            .or_default()
-            .push(case);
-    }
-    by_number
-        .into_iter()
-        .map(|(number, cases)| {
-            let incident = store.incident_by_number(&number)?;
-            Ok(Paired {
-                number,
-                cases,
-                incident,
-            })
-        })
-        .collect()
-}
-
 /// The planner's input for every paired incident already read, by sys_id.
-fn load_inputs(store: &Store) -> Result<BTreeMap<String, PairInput>, SyncError> {
+fn load_inputs(store: &Store, paired: &[Paired]) -> Result<BTreeMap<String, PairInput>, SyncError> {
     let mut out = BTreeMap::new();
-    for paired in load_paired(store)? {
+    for paired in paired {
         let Some(incident) = &paired.incident else {
             continue;
         };
@@ -1241,7 +1276,7 @@ fn load_inputs(store: &Store) -> Result<BTreeMap<String, PairInput>, SyncError> 
         let mut ledger = Ledger::default();
         let mut known = HashSet::new();
         let mut cases = Vec::new();
-        for case in paired.cases {
+        for case in &paired.cases {
             ledger.add_audit(&store.audit_for_case(case.id)?);
             let journal = store.journal_for_case(case.id)?;
             for j in journal
@@ -1271,7 +1306,7 @@ fn load_inputs(store: &Store) -> Result<BTreeMap<String, PairInput>, SyncError> 
                 pending: store.case_pending_state(case.id)?,
                 rejections,
                 hpe_notes,
-                case,
+                case: case.clone(),
             });
         }
         out.insert(

@@ -2,6 +2,7 @@
 //! (an index of positions is kept), drawn a screenful at a time, so 10,000
 //! cases cost no more per frame than 20.
 
+use std::cell::OnceCell;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -156,7 +157,7 @@ impl Filter {
     fn admits(&self, row: &ListRow) -> bool {
         let c = &row.case;
         self.terms.iter().all(|t| match t {
-            Term::Text(word) => row.haystack.contains(word.as_str()),
+            Term::Text(word) => row.haystack().contains(word.as_str()),
             Term::State(code) => c.state == *code || c.pending_state == *code,
             Term::StateWords(words) => state_words(c.pending_state)
                 .to_lowercase()
@@ -174,24 +175,35 @@ impl Filter {
 #[derive(Debug, Clone)]
 struct ListRow {
     case: CaseSummary,
-    /// Lower-case text the filter's words search, computed once per change.
-    haystack: String,
+    /// Lower-case text the filter's words search, made the first time a
+    /// filter has words (not for every case of a snapshot) and kept until
+    /// the case changes.
+    haystack: OnceCell<String>,
 }
 
 impl ListRow {
     fn new(case: CaseSummary) -> ListRow {
-        let haystack = [
-            case.incident.as_str(),
-            case.tracking.as_str(),
-            case.provider_id.as_deref().unwrap_or(""),
-            case.system.as_str(),
-            case.priority.label(),
-            state_words(case.pending_state),
-            case.workflow_status.as_deref().unwrap_or(""),
-        ]
-        .join("\u{1f}")
-        .to_lowercase();
-        ListRow { case, haystack }
+        ListRow {
+            case,
+            haystack: OnceCell::new(),
+        }
+    }
+
+    fn haystack(&self) -> &str {
+        self.haystack.get_or_init(|| {
+            let case = &self.case;
+            [
+                case.incident.as_str(),
+                case.tracking.as_str(),
+                case.provider_id.as_deref().unwrap_or(""),
+                case.system.as_str(),
+                case.priority.label(),
+                state_words(case.pending_state),
+                case.workflow_status.as_deref().unwrap_or(""),
+            ]
+            .join("\u{1f}")
+            .to_lowercase()
+        })
     }
 }
 
