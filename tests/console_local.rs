@@ -3,9 +3,6 @@
 //! the GSEM simulator over mutual TLS, the ServiceNow simulator, a store on
 //! disk and a config file, driven only through the console link.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use casebridge::config;
@@ -14,12 +11,13 @@ use casebridge::console::{
     ParkedMessage, Priority, QuarantineEntry, Request, RequestId, Snapshot,
 };
 use casebridge::engine::{Engine, StoreKind};
-use casebridge::sim::gsem::{Fault, GsemSim, GsemSimConfig};
-use casebridge::sim::pki::{ClientAuth, TestPki, server_config};
-use casebridge::sim::servicenow::{
-    INTEGRATION_PASSWORD, INTEGRATION_USER, NewIncident, ServiceNowSim, SimConfig,
-};
+use casebridge::sim::gsem::{Fault, GsemSim};
+use casebridge::sim::servicenow::{NewIncident, ServiceNowSim};
 use casebridge::sis::{Envelope, State};
+
+#[path = "support/lab.rs"]
+mod lab;
+use lab::{Lab, LabOptions};
 
 const AGENT_KEY: &str = "console-local-agent-key";
 const WAIT: Duration = Duration::from_secs(20);
@@ -33,108 +31,24 @@ struct Rig {
     console: Console,
 }
 
-fn write_private(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
 impl Rig {
     async fn start() -> Rig {
-        casebridge::tls::install_crypto_provider();
-        let dir = tempfile::tempdir().unwrap();
-        let pki = TestPki::generate("casebridge.console").unwrap();
-        let paths = pki.write_to(&dir.path().join("pki")).unwrap();
-        let tls = server_config(
-            &pki.server,
-            &ClientAuth::Required(vec![pki.ca.cert().cert_der()]),
-        )
-        .unwrap();
-        let mut sim = GsemSimConfig::new(Arc::new(tls), AGENT_KEY);
-        // HPE answers only when a test says so.
-        sim.provider.answer_delay = None;
-        let gsem = GsemSim::start(sim).await.unwrap();
-        let sn = ServiceNowSim::start(SimConfig::default()).await.unwrap();
-        let mut new = NewIncident::new("Slingshot fabric manager down");
-        new.description = "fmn reports 3 links down".into();
-        let incident = sn.create_incident(&new).unwrap().get("number").to_owned();
-        write_private(&dir.path().join("secrets/agent-key"), AGENT_KEY);
-        write_private(
-            &dir.path().join("secrets/sn-password"),
-            INTEGRATION_PASSWORD,
-        );
-        let config_path = dir.path().join("config.toml");
-        let text = format!(
-            r#"
-[site]
-organization = "Console Lab"
-[site.address]
-street = "1 Main St"
-city = "Springfield"
-region = "IL"
-postal_code = "62701"
-country = "US"
-[site.contact]
-first_name = "Ops"
-last_name = "Desk"
-phone = "+1 217 555 0100"
-email = "ops@example.org"
-[site.alternate_contact]
-first_name = "Night"
-last_name = "Shift"
-phone = "+1 217 555 0101"
-email = "night@example.org"
-
-[[operators]]
-id = "ada"
-first_name = "Ada"
-last_name = "Lovelace"
-
-[[systems]]
-name = "compute"
-serial = "SN0001"
-contract = "CN0001"
-cmdb_ci = "ci-0001"
-
-[gsem]
-environment = "prod"
-[gsem.prod]
-base_url = "{base}"
-agent_key = {{ file = "secrets/agent-key" }}
-remote_agent_name = "SFDC_Train_REST_P042"
-remote_agent_type = "CUSTOMER"
-mode = "pull"
-poll_interval = "100ms"
-client_cert = "{client_cert}"
-client_key = "{client_key}"
-ca_bundle = "{ca}"
-request_timeout = "2s"
-backoff_start = "50ms"
-backoff_cap = "300ms"
-
-[servicenow]
-instance_url = "{sn}"
-allow_insecure_http = true
-user = "{INTEGRATION_USER}"
-password = {{ file = "secrets/sn-password" }}
-poll_interval = "1s"
-request_timeout = "2s"
-backoff_start = "50ms"
-backoff_cap = "1s"
-sync_state_to_incident = false
-close_case_when_incident_resolved = false
-
-[store]
-path = "{store}"
-"#,
-            base = gsem.base_url(),
-            client_cert = paths.client.cert.display(),
-            client_key = paths.client.key.display(),
-            ca = paths.ca.cert.display(),
-            sn = sn.base_url(),
-            store = dir.path().join("data/casebridge.db").display(),
-        );
-        write_private(&config_path, &text);
+        let mut incident = NewIncident::new("Slingshot fabric manager down");
+        incident.description = "fmn reports 3 links down".into();
+        let Lab {
+            dir,
+            gsem,
+            sn,
+            incident,
+            config_path,
+            ..
+        } = Lab::start(LabOptions::new(
+            "Console Lab",
+            "casebridge.console",
+            AGENT_KEY,
+            incident,
+        ))
+        .await;
         let settings = config::load(&config_path).unwrap();
         let engine = Engine::start(&settings, StoreKind::Real).await.unwrap();
         let (link, engine_link) = ConsoleLink::pair();

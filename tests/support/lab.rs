@@ -1,0 +1,287 @@
+//! The lab the engine-backed tests share: the test PKI, the GSEM simulator
+//! behind mutual TLS, the ServiceNow simulator with one incident, the
+//! secrets written 0600, and a site config naming all of them, rendered
+//! from [`LabOptions`].
+
+// Each test binary compiles this module and uses its own part of it.
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use casebridge::config;
+use casebridge::sim::gsem::{GsemSim, GsemSimConfig};
+use casebridge::sim::pki::{ClientAuth, TestPki, TestPkiPaths, server_config};
+use casebridge::sim::servicenow::{
+    INTEGRATION_PASSWORD, INTEGRATION_USER, NewIncident, ServiceNowSim, SimConfig,
+};
+
+/// An operator besides ada, who is always there.
+pub struct Operator {
+    pub id: &'static str,
+    pub first_name: &'static str,
+    pub last_name: &'static str,
+}
+
+/// A `[[serve.users]]` entry; the password is hashed into the config.
+pub struct ServeUser {
+    pub name: &'static str,
+    pub password: &'static str,
+    pub operator: &'static str,
+}
+
+/// The `[serve]` section, with the PKI's server certificate.
+pub struct Serve {
+    pub listen: String,
+    pub users: Vec<ServeUser>,
+}
+
+/// How GSEM delivers and how hard the engine retries, in `[gsem.prod]`.
+pub struct GsemTimings {
+    pub mode: &'static str,
+    pub poll_interval: &'static str,
+    pub request_timeout: &'static str,
+    pub backoff_start: &'static str,
+    pub backoff_cap: &'static str,
+}
+
+/// How often and how hard the sync talks to ServiceNow, in `[servicenow]`.
+pub struct ServiceNowTimings {
+    pub poll_interval: &'static str,
+    pub request_timeout: &'static str,
+    pub backoff_start: &'static str,
+    pub backoff_cap: &'static str,
+}
+
+pub struct LabOptions {
+    pub organization: &'static str,
+    /// The common name of the client certificate the engine presents.
+    pub client_cn: &'static str,
+    pub agent_key: &'static str,
+    /// HPE accepts each new case by itself this long after GSEM took it;
+    /// `None` when only the test answers.
+    pub hpe_answer_delay: Option<Duration>,
+    /// The incident the sync reads, to open cases on.
+    pub incident: NewIncident,
+    pub extra_operators: Vec<Operator>,
+    pub gsem: GsemTimings,
+    pub servicenow: ServiceNowTimings,
+    pub serve: Option<Serve>,
+    /// Appended to the config as it is, for tables of the test's own.
+    pub extra_toml: String,
+}
+
+impl LabOptions {
+    /// Pull delivery polled every 100 ms with short timeouts and backoffs,
+    /// no serve section, no answers from HPE unless the test gives them.
+    pub fn new(
+        organization: &'static str,
+        client_cn: &'static str,
+        agent_key: &'static str,
+        incident: NewIncident,
+    ) -> LabOptions {
+        LabOptions {
+            organization,
+            client_cn,
+            agent_key,
+            hpe_answer_delay: None,
+            incident,
+            extra_operators: Vec::new(),
+            gsem: GsemTimings {
+                mode: "pull",
+                poll_interval: "100ms",
+                request_timeout: "2s",
+                backoff_start: "50ms",
+                backoff_cap: "300ms",
+            },
+            servicenow: ServiceNowTimings {
+                poll_interval: "1s",
+                request_timeout: "2s",
+                backoff_start: "50ms",
+                backoff_cap: "1s",
+            },
+            serve: None,
+            extra_toml: String::new(),
+        }
+    }
+}
+
+pub struct Lab {
+    pub dir: tempfile::TempDir,
+    pub pki: TestPki,
+    /// Where the PKI's PEM files are (`paths.ca.cert` is serve's CA too).
+    pub paths: TestPkiPaths,
+    pub gsem: GsemSim,
+    pub sn: ServiceNowSim,
+    /// The number of the options' incident.
+    pub incident: String,
+    pub config_path: PathBuf,
+    pub store_path: PathBuf,
+}
+
+pub fn write_private(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+impl Lab {
+    /// The simulators started and the config written to `config.toml` in a
+    /// fresh directory.
+    pub async fn start(options: LabOptions) -> Lab {
+        casebridge::tls::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let pki = TestPki::generate(options.client_cn).unwrap();
+        let paths = pki.write_to(&dir.path().join("pki")).unwrap();
+        let tls = server_config(
+            &pki.server,
+            &ClientAuth::Required(vec![pki.ca.cert().cert_der()]),
+        )
+        .unwrap();
+        let mut sim = GsemSimConfig::new(Arc::new(tls), options.agent_key);
+        sim.provider.answer_delay = options.hpe_answer_delay;
+        let gsem = GsemSim::start(sim).await.unwrap();
+        let sn = ServiceNowSim::start(SimConfig::default()).await.unwrap();
+        let incident = sn
+            .create_incident(&options.incident)
+            .unwrap()
+            .get("number")
+            .to_owned();
+        write_private(&dir.path().join("secrets/agent-key"), options.agent_key);
+        write_private(
+            &dir.path().join("secrets/sn-password"),
+            INTEGRATION_PASSWORD,
+        );
+        let lab = Lab {
+            config_path: dir.path().join("config.toml"),
+            store_path: dir.path().join("data/casebridge.db"),
+            dir,
+            pki,
+            paths,
+            gsem,
+            sn,
+            incident,
+        };
+        write_private(&lab.config_path, &lab.render(&options));
+        lab
+    }
+
+    fn render(&self, options: &LabOptions) -> String {
+        let mut operators = String::new();
+        for op in &options.extra_operators {
+            write!(
+                operators,
+                "\n[[operators]]\nid = \"{}\"\nfirst_name = \"{}\"\nlast_name = \"{}\"\n",
+                op.id, op.first_name, op.last_name
+            )
+            .unwrap();
+        }
+        let mut serve = String::new();
+        if let Some(section) = &options.serve {
+            write!(
+                serve,
+                "\n[serve]\nlisten = \"{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+                section.listen,
+                self.paths.server.cert.display(),
+                self.paths.server.key.display(),
+            )
+            .unwrap();
+            for user in &section.users {
+                write!(
+                    serve,
+                    "\n[[serve.users]]\nname = \"{}\"\npassword_hash = \"{}\"\noperator = \"{}\"\n",
+                    user.name,
+                    config::hash_password(user.password).unwrap(),
+                    user.operator,
+                )
+                .unwrap();
+            }
+        }
+        let g = &options.gsem;
+        let s = &options.servicenow;
+        format!(
+            r#"
+[site]
+organization = "{organization}"
+[site.address]
+street = "1 Main St"
+city = "Springfield"
+region = "IL"
+postal_code = "62701"
+country = "US"
+[site.contact]
+first_name = "Ops"
+last_name = "Desk"
+phone = "+1 217 555 0100"
+email = "ops@example.org"
+[site.alternate_contact]
+first_name = "Night"
+last_name = "Shift"
+phone = "+1 217 555 0101"
+email = "night@example.org"
+
+[[operators]]
+id = "ada"
+first_name = "Ada"
+last_name = "Lovelace"
+{operators}
+[[systems]]
+name = "compute"
+serial = "SN0001"
+contract = "CN0001"
+cmdb_ci = "ci-0001"
+
+[gsem]
+environment = "prod"
+[gsem.prod]
+base_url = "{base}"
+agent_key = {{ file = "secrets/agent-key" }}
+remote_agent_name = "SFDC_Train_REST_P042"
+remote_agent_type = "CUSTOMER"
+mode = "{mode}"
+poll_interval = "{gsem_poll}"
+client_cert = "{client_cert}"
+client_key = "{client_key}"
+ca_bundle = "{ca}"
+request_timeout = "{gsem_timeout}"
+backoff_start = "{gsem_backoff_start}"
+backoff_cap = "{gsem_backoff_cap}"
+
+[servicenow]
+instance_url = "{sn}"
+allow_insecure_http = true
+user = "{INTEGRATION_USER}"
+password = {{ file = "secrets/sn-password" }}
+poll_interval = "{sn_poll}"
+request_timeout = "{sn_timeout}"
+backoff_start = "{sn_backoff_start}"
+backoff_cap = "{sn_backoff_cap}"
+sync_state_to_incident = false
+close_case_when_incident_resolved = false
+
+[store]
+path = "{store}"
+{serve}{extra}"#,
+            organization = options.organization,
+            base = self.gsem.base_url(),
+            mode = g.mode,
+            gsem_poll = g.poll_interval,
+            client_cert = self.paths.client.cert.display(),
+            client_key = self.paths.client.key.display(),
+            ca = self.paths.ca.cert.display(),
+            gsem_timeout = g.request_timeout,
+            gsem_backoff_start = g.backoff_start,
+            gsem_backoff_cap = g.backoff_cap,
+            sn = self.sn.base_url(),
+            sn_poll = s.poll_interval,
+            sn_timeout = s.request_timeout,
+            sn_backoff_start = s.backoff_start,
+            sn_backoff_cap = s.backoff_cap,
+            store = self.store_path.display(),
+            extra = options.extra_toml,
+        )
+    }
+}
