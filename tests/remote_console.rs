@@ -4,9 +4,7 @@
 //! GSEM simulator over mutual TLS and to the ServiceNow simulator; and the
 //! remote console's config loader.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use casebridge::config::remote::{self, RemoteSettings, RemoteSource};
@@ -17,21 +15,17 @@ use casebridge::console::{
 };
 use casebridge::engine::{Engine, StoreKind};
 use casebridge::serve::Server;
-use casebridge::sim::gsem::{GsemSim, GsemSimConfig};
-use casebridge::sim::pki::{ClientAuth, TestPki, server_config};
-use casebridge::sim::servicenow::{
-    INTEGRATION_PASSWORD, INTEGRATION_USER, NewIncident, ServiceNowSim, SimConfig,
-};
+use casebridge::sim::gsem::GsemSim;
+use casebridge::sim::pki::TestPki;
+use casebridge::sim::servicenow::{NewIncident, ServiceNowSim};
+
+#[path = "support/lab.rs"]
+mod lab;
+use lab::{Lab, LabOptions, Serve, ServeUser, write_private};
 
 const AGENT_KEY: &str = "remote-console-agent-key";
 const PASSWORD: &str = "correct horse battery staple";
 const WAIT: Duration = Duration::from_secs(30);
-
-fn write_private(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
 
 struct Rig {
     dir: tempfile::TempDir,
@@ -45,112 +39,28 @@ struct Rig {
 
 impl Rig {
     async fn start() -> Rig {
-        casebridge::tls::install_crypto_provider();
-        let dir = tempfile::tempdir().unwrap();
-        let pki = TestPki::generate("casebridge.remote").unwrap();
-        let paths = pki.write_to(&dir.path().join("pki")).unwrap();
-        let tls = server_config(
-            &pki.server,
-            &ClientAuth::Required(vec![pki.ca.cert().cert_der()]),
-        )
-        .unwrap();
-        let gsem = GsemSim::start(GsemSimConfig::new(Arc::new(tls), AGENT_KEY))
-            .await
-            .unwrap();
-        let sn = ServiceNowSim::start(SimConfig::default()).await.unwrap();
-        let mut new = NewIncident::new("Lustre OSS unreachable");
-        new.description = "oss12 fails its health check".into();
-        let incident = sn.create_incident(&new).unwrap().get("number").to_owned();
-        write_private(&dir.path().join("secrets/agent-key"), AGENT_KEY);
-        write_private(
-            &dir.path().join("secrets/sn-password"),
-            INTEGRATION_PASSWORD,
-        );
-        let config_path = dir.path().join("config.toml");
-        let text = format!(
-            r#"
-[site]
-organization = "Remote Lab"
-[site.address]
-street = "1 Main St"
-city = "Springfield"
-region = "IL"
-postal_code = "62701"
-country = "US"
-[site.contact]
-first_name = "Ops"
-last_name = "Desk"
-phone = "+1 217 555 0100"
-email = "ops@example.org"
-[site.alternate_contact]
-first_name = "Night"
-last_name = "Shift"
-phone = "+1 217 555 0101"
-email = "night@example.org"
-
-[[operators]]
-id = "ada"
-first_name = "Ada"
-last_name = "Lovelace"
-
-[[systems]]
-name = "compute"
-serial = "SN0001"
-contract = "CN0001"
-cmdb_ci = "ci-0001"
-
-[gsem]
-environment = "prod"
-[gsem.prod]
-base_url = "{base}"
-agent_key = {{ file = "secrets/agent-key" }}
-remote_agent_name = "SFDC_Train_REST_P042"
-remote_agent_type = "CUSTOMER"
-mode = "pull"
-poll_interval = "100ms"
-client_cert = "{client_cert}"
-client_key = "{client_key}"
-ca_bundle = "{ca}"
-request_timeout = "2s"
-backoff_start = "50ms"
-backoff_cap = "300ms"
-
-[servicenow]
-instance_url = "{sn}"
-allow_insecure_http = true
-user = "{INTEGRATION_USER}"
-password = {{ file = "secrets/sn-password" }}
-poll_interval = "1s"
-request_timeout = "2s"
-backoff_start = "50ms"
-backoff_cap = "1s"
-sync_state_to_incident = false
-close_case_when_incident_resolved = false
-
-[store]
-path = "{store}"
-
-[serve]
-listen = "127.0.0.1:0"
-tls_cert = "{server_cert}"
-tls_key = "{server_key}"
-
-[[serve.users]]
-name = "ada"
-password_hash = "{hash}"
-operator = "ada"
-"#,
-            base = gsem.base_url(),
-            client_cert = paths.client.cert.display(),
-            client_key = paths.client.key.display(),
-            ca = paths.ca.cert.display(),
-            sn = sn.base_url(),
-            store = dir.path().join("data/casebridge.db").display(),
-            server_cert = paths.server.cert.display(),
-            server_key = paths.server.key.display(),
-            hash = config::hash_password(PASSWORD).unwrap(),
-        );
-        write_private(&config_path, &text);
+        let mut incident = NewIncident::new("Lustre OSS unreachable");
+        incident.description = "oss12 fails its health check".into();
+        let mut options = LabOptions::new("Remote Lab", "casebridge.remote", AGENT_KEY, incident);
+        // The simulator's own default: HPE accepts new cases by itself.
+        options.hpe_answer_delay = Some(Duration::from_secs(5));
+        options.serve = Some(Serve {
+            listen: "127.0.0.1:0".into(),
+            users: vec![ServeUser {
+                name: "ada",
+                password: PASSWORD,
+                operator: "ada",
+            }],
+        });
+        let Lab {
+            dir,
+            paths,
+            gsem,
+            sn,
+            incident,
+            config_path,
+            ..
+        } = Lab::start(options).await;
         let mut settings = config::load(&config_path).unwrap();
         let server = start_serve(&settings).await;
         // A restart must come back on the same port.
