@@ -7,40 +7,33 @@
 #![allow(dead_code)]
 
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use casebridge::config;
-use casebridge::sim::gsem::{GsemSim, GsemSimConfig};
-use casebridge::sim::pki::{ClientAuth, TestPki, TestPkiPaths, server_config};
-use casebridge::sim::servicenow::{
-    INTEGRATION_PASSWORD, INTEGRATION_USER, NewIncident, ServiceNowSim, SimConfig,
-};
+use casebridge::sim::servicenow::NewIncident;
+
+#[path = "../support/lab.rs"]
+mod lab;
+// Not every test binary that compiles this module writes a file of its own.
+#[allow(unused_imports)]
+pub use lab::write_private;
+use lab::{Lab, LabOptions, Operator, Serve, ServeUser};
 
 pub const AGENT_KEY: &str = "serve-api-agent-key";
 pub const ADA_PASSWORD: &str = "ada-password-0451";
 pub const BOB_PASSWORD: &str = "bob-password-7731";
 
-pub struct Backends {
-    pub dir: tempfile::TempDir,
-    pub pki: TestPki,
-    /// Where the PKI's PEM files are (`paths.ca.cert` is serve's CA too).
-    pub paths: TestPkiPaths,
-    pub gsem: GsemSim,
-    pub sn: ServiceNowSim,
-    /// An incident the sync reads, to open cases on.
-    pub incident: String,
-    pub config_path: PathBuf,
-    pub store_path: PathBuf,
-}
+/// The lab with serve's config: its fields (`dir`, `paths`, `gsem`,
+/// `incident`, `config_path`, ...) are the lab's.
+pub struct Backends(Lab);
 
-pub fn write_private(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+impl std::ops::Deref for Backends {
+    type Target = Lab;
+
+    fn deref(&self) -> &Lab {
+        &self.0
+    }
 }
 
 impl Backends {
@@ -53,136 +46,34 @@ impl Backends {
     /// [`Backends::start`] with HPE accepting every new case by itself
     /// `hpe_answer_delay` after GSEM took it, when given.
     pub async fn start_with(listen: &str, hpe_answer_delay: Option<Duration>) -> Backends {
-        casebridge::tls::install_crypto_provider();
-        let dir = tempfile::tempdir().unwrap();
-        let pki = TestPki::generate("casebridge.serve").unwrap();
-        let paths = pki.write_to(&dir.path().join("pki")).unwrap();
-        let tls = server_config(
-            &pki.server,
-            &ClientAuth::Required(vec![pki.ca.cert().cert_der()]),
-        )
-        .unwrap();
-        let mut sim = GsemSimConfig::new(Arc::new(tls), AGENT_KEY);
-        sim.provider.answer_delay = hpe_answer_delay;
-        let gsem = GsemSim::start(sim).await.unwrap();
-        let sn = ServiceNowSim::start(SimConfig::default()).await.unwrap();
-        let incident = sn
-            .create_incident(&NewIncident::new("Slingshot fabric manager down"))
-            .unwrap()
-            .get("number")
-            .to_owned();
-        write_private(&dir.path().join("secrets/agent-key"), AGENT_KEY);
-        write_private(
-            &dir.path().join("secrets/sn-password"),
-            INTEGRATION_PASSWORD,
+        let mut options = LabOptions::new(
+            "Serve Lab",
+            "casebridge.serve",
+            AGENT_KEY,
+            NewIncident::new("Slingshot fabric manager down"),
         );
-        let config_path = dir.path().join("config.toml");
-        let store_path = dir.path().join("data/casebridge.db");
-        let text = format!(
-            r#"
-[site]
-organization = "Serve Lab"
-[site.address]
-street = "1 Main St"
-city = "Springfield"
-region = "IL"
-postal_code = "62701"
-country = "US"
-[site.contact]
-first_name = "Ops"
-last_name = "Desk"
-phone = "+1 217 555 0100"
-email = "ops@example.org"
-[site.alternate_contact]
-first_name = "Night"
-last_name = "Shift"
-phone = "+1 217 555 0101"
-email = "night@example.org"
-
-[[operators]]
-id = "ada"
-first_name = "Ada"
-last_name = "Lovelace"
-
-[[operators]]
-id = "bob"
-first_name = "Bob"
-last_name = "Kahn"
-
-[[systems]]
-name = "compute"
-serial = "SN0001"
-contract = "CN0001"
-cmdb_ci = "ci-0001"
-
-[gsem]
-environment = "prod"
-[gsem.prod]
-base_url = "{base}"
-agent_key = {{ file = "secrets/agent-key" }}
-remote_agent_name = "SFDC_Train_REST_P042"
-remote_agent_type = "CUSTOMER"
-mode = "pull"
-poll_interval = "100ms"
-client_cert = "{client_cert}"
-client_key = "{client_key}"
-ca_bundle = "{ca}"
-request_timeout = "2s"
-backoff_start = "50ms"
-backoff_cap = "300ms"
-
-[servicenow]
-instance_url = "{sn}"
-allow_insecure_http = true
-user = "{INTEGRATION_USER}"
-password = {{ file = "secrets/sn-password" }}
-poll_interval = "1s"
-request_timeout = "2s"
-backoff_start = "50ms"
-backoff_cap = "1s"
-sync_state_to_incident = false
-close_case_when_incident_resolved = false
-
-[store]
-path = "{store}"
-
-[serve]
-listen = "{listen}"
-tls_cert = "{server_cert}"
-tls_key = "{server_key}"
-
-[[serve.users]]
-name = "ada"
-password_hash = "{ada_hash}"
-operator = "ada"
-
-[[serve.users]]
-name = "bob"
-password_hash = "{bob_hash}"
-operator = "bob"
-"#,
-            base = gsem.base_url(),
-            client_cert = paths.client.cert.display(),
-            client_key = paths.client.key.display(),
-            ca = paths.ca.cert.display(),
-            sn = sn.base_url(),
-            store = store_path.display(),
-            server_cert = paths.server.cert.display(),
-            server_key = paths.server.key.display(),
-            ada_hash = config::hash_password(ADA_PASSWORD).unwrap(),
-            bob_hash = config::hash_password(BOB_PASSWORD).unwrap(),
-        );
-        write_private(&config_path, &text);
-        Backends {
-            dir,
-            pki,
-            paths,
-            gsem,
-            sn,
-            incident,
-            config_path,
-            store_path,
-        }
+        options.hpe_answer_delay = hpe_answer_delay;
+        options.extra_operators = vec![Operator {
+            id: "bob",
+            first_name: "Bob",
+            last_name: "Kahn",
+        }];
+        options.serve = Some(Serve {
+            listen: listen.to_owned(),
+            users: vec![
+                ServeUser {
+                    name: "ada",
+                    password: ADA_PASSWORD,
+                    operator: "ada",
+                },
+                ServeUser {
+                    name: "bob",
+                    password: BOB_PASSWORD,
+                    operator: "bob",
+                },
+            ],
+        });
+        Backends(Lab::start(options).await)
     }
 
     /// An HTTPS client that trusts the test CA only.
