@@ -7,154 +7,70 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use casebridge::doctor::{self, DoctorArgs, DoctorReport, Status};
-use casebridge::sim::gsem::{Fault, GsemSim, GsemSimConfig};
-use casebridge::sim::pki::{ClientAuth, TestPki, server_config};
-use casebridge::sim::servicenow::{
-    INTEGRATION_PASSWORD, INTEGRATION_USER, NewIncident, ServiceNowSim, SimConfig,
-};
+use casebridge::sim::gsem::Fault;
+use casebridge::sim::servicenow::{INTEGRATION_USER, NewIncident};
 use casebridge::store::{Role, SCHEMA_VERSION, Store};
+
+#[path = "support/lab.rs"]
+mod lab;
+use lab::{Lab, LabOptions, write_private};
 
 const AGENT_KEY: &str = "doctor-test-agent-key";
 
 struct SetUp {
-    dir: tempfile::TempDir,
-    gsem: GsemSim,
-    sn: ServiceNowSim,
-    /// The test incident's number.
-    incident: String,
+    lab: Lab,
 }
 
 fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// The healthy set-up: a dev environment, 5 s timeouts, the store next to
+/// the config.
+fn options() -> LabOptions {
+    let mut options = LabOptions::new(
+        "Example Lab",
+        "casebridge.example.org",
+        AGENT_KEY,
+        NewIncident::new("doctor test incident"),
+    );
+    options.environment = "dev";
+    options.store = "casebridge.db";
+    options.gsem.request_timeout = "5s";
+    options.servicenow.request_timeout = "5s";
+    options
+}
+
 impl SetUp {
     async fn start() -> SetUp {
-        casebridge::tls::install_crypto_provider();
-        let dir = tempfile::tempdir().unwrap();
-        let pki = TestPki::generate("casebridge.example.org").unwrap();
-        let paths = pki.write_to(&dir.path().join("certs")).unwrap();
-        for key in [
-            &paths.ca.key,
-            &paths.server.key,
-            &paths.client.key,
-            &paths.expired.key,
-            &paths.wildcard.key,
-        ] {
-            chmod(key, 0o600);
-        }
-        let tls = server_config(
-            &pki.server,
-            &ClientAuth::Required(vec![pki.ca.cert().cert_der()]),
-        )
-        .unwrap();
-        let mut config = GsemSimConfig::new(Arc::new(tls), AGENT_KEY);
-        config.provider.answer_delay = None;
-        let gsem = GsemSim::start(config).await.unwrap();
-        let sn = ServiceNowSim::start(SimConfig::default()).await.unwrap();
-        let incident = sn
-            .create_incident(&NewIncident::new("doctor test incident"))
-            .unwrap()
-            .get("number")
-            .to_owned();
         let set_up = SetUp {
-            dir,
-            gsem,
-            sn,
-            incident,
+            lab: Lab::start(options()).await,
         };
-        set_up.write_secret("secrets/agent-key", AGENT_KEY);
-        set_up.write_secret("secrets/sn-password", INTEGRATION_PASSWORD);
-        drop(Store::open(&set_up.path("casebridge.db"), Role::Engine { demo: false }).unwrap());
-        set_up.write_config(|text| text);
+        drop(Store::open(&set_up.lab.store_path, Role::Engine { demo: false }).unwrap());
         set_up
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.lab.dir.path().join(name)
     }
 
     fn write_secret(&self, name: &str, value: &str) {
-        let path = self.path(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, format!("{value}\n")).unwrap();
-        chmod(&path, 0o600);
+        write_private(&self.path(name), &format!("{value}\n"));
     }
 
     fn gsem_url(&self) -> String {
-        format!("{}redfish/v1/gsem", self.gsem.base_url())
+        format!("{}redfish/v1/gsem", self.lab.gsem.base_url())
     }
 
     fn sn_url(&self) -> String {
-        format!("{}/", self.sn.base_url())
+        format!("{}/", self.lab.sn.base_url())
     }
 
     /// The healthy config, changed by `edit`.
     fn write_config(&self, edit: impl FnOnce(String) -> String) {
-        let text = format!(
-            r#"
-[site]
-organization = "Example Lab"
-[site.address]
-street = "1 Main St"
-city = "Springfield"
-region = "IL"
-postal_code = "62701"
-country = "US"
-[site.contact]
-first_name = "Ops"
-last_name = "Desk"
-phone = "+1 217 555 0100"
-email = "ops@example.org"
-[site.alternate_contact]
-first_name = "Night"
-last_name = "Shift"
-phone = "+1 217 555 0101"
-email = "night@example.org"
-
-[[operators]]
-id = "ada"
-first_name = "Ada"
-last_name = "Lovelace"
-
-[[systems]]
-name = "compute"
-serial = "SN0001"
-contract = "CN0001"
-cmdb_ci = "ci-0001"
-
-[gsem]
-environment = "dev"
-[gsem.dev]
-base_url = "{gsem}"
-agent_key = {{ file = "secrets/agent-key" }}
-remote_agent_name = "NERSC_Train_R"
-remote_agent_type = "HPE"
-client_cert = "certs/client.crt"
-client_key = "certs/client.key"
-ca_bundle = "certs/ca.crt"
-request_timeout = "5s"
-
-[servicenow]
-instance_url = "{sn}"
-allow_insecure_http = true
-user = "{user}"
-password = {{ file = "secrets/sn-password" }}
-request_timeout = "5s"
-
-[store]
-path = "casebridge.db"
-"#,
-            gsem = self.gsem.base_url(),
-            sn = self.sn.base_url(),
-            user = INTEGRATION_USER,
-        );
-        let path = self.path("config.toml");
-        std::fs::write(&path, edit(text)).unwrap();
-        chmod(&path, 0o600);
+        write_private(&self.lab.config_path, &edit(self.lab.render(&options())));
     }
 
     async fn doctor(&self, args: &DoctorArgs) -> (DoctorReport, String) {
@@ -167,7 +83,7 @@ path = "casebridge.db"
 
     async fn doctor_probing(&self) -> (DoctorReport, String) {
         self.doctor(&DoctorArgs {
-            probe_journal: Some(self.incident.clone()),
+            probe_journal: Some(self.lab.incident.clone()),
             json: false,
         })
         .await
@@ -276,7 +192,7 @@ async fn passes_on_the_demo_set_up() {
         ),
         format!(
             "ok   journal: wrote a probe to comments of {} and read it back from sys_journal_field",
-            s.incident
+            s.lab.incident
         ),
         format!(
             "ok   store: {}: integrity ok, schema version {SCHEMA_VERSION}",
@@ -316,7 +232,7 @@ async fn passes_on_the_demo_set_up() {
         )),
         "{output}"
     );
-    let probes = s.sn.journal(&s.incident).unwrap();
+    let probes = s.lab.sn.journal(&s.lab.incident).unwrap();
     assert_eq!(probes.len(), 1);
     assert!(
         probes[0].value.starts_with("casebridge doctor probe "),
@@ -487,7 +403,7 @@ async fn world_readable_config_and_secret_files_only_warn() {
 #[tokio::test]
 async fn an_unreachable_gsem_fails() {
     let s = SetUp::start().await;
-    s.gsem.set_fault(Fault::RefuseConnections);
+    s.lab.gsem.set_fault(Fault::RefuseConnections);
     let (report, output) = s.doctor_probing().await;
     let gsem = line(&output, "gsem");
     assert!(
@@ -546,21 +462,21 @@ async fn a_wrong_servicenow_password_fails() {
 #[tokio::test]
 async fn a_blocked_journal_table_fails_and_the_fallback_only_warns() {
     let s = SetUp::start().await;
-    s.sn.set_journal_acl_blocked(true);
+    s.lab.sn.set_journal_acl_blocked(true);
     let (report, output) = s.doctor_probing().await;
     assert_eq!(
         line(&output, "journal"),
         format!(
             "FAIL journal: wrote a probe to comments of {}, but sys_journal_field does not show it to {INTEGRATION_USER}: an ACL hides the journal table (ServiceNow answers an empty list, not an error). Fix: Grant {INTEGRATION_USER} read access to sys_journal_field (an ACL on the table, or a role that has one), or set servicenow.journal_fallback_to_display_value = true to read journals from the incident's display value",
-            s.incident
+            s.lab.incident
         )
     );
     assert_fails_only(&report, &output, &["journal"]);
 
     s.write_config(|t| {
         t.replace(
-            "request_timeout = \"5s\"\n\n[store]",
-            "request_timeout = \"5s\"\njournal_fallback_to_display_value = true\n\n[store]",
+            "close_case_when_incident_resolved = false\n",
+            "close_case_when_incident_resolved = false\njournal_fallback_to_display_value = true\n",
         )
     });
     let (report, output) = s.doctor_probing().await;

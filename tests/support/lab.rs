@@ -58,6 +58,10 @@ pub struct ServiceNowTimings {
 
 pub struct LabOptions {
     pub organization: &'static str,
+    /// `gsem.environment`, the name of the `[gsem.NAME]` table.
+    pub environment: &'static str,
+    /// The store's path in the lab's directory.
+    pub store: &'static str,
     /// The common name of the client certificate the engine presents.
     pub client_cn: &'static str,
     pub agent_key: &'static str,
@@ -85,6 +89,8 @@ impl LabOptions {
     ) -> LabOptions {
         LabOptions {
             organization,
+            environment: "prod",
+            store: "data/casebridge.db",
             client_cn,
             agent_key,
             hpe_answer_delay: None,
@@ -112,7 +118,8 @@ impl LabOptions {
 pub struct Lab {
     pub dir: tempfile::TempDir,
     pub pki: TestPki,
-    /// Where the PKI's PEM files are (`paths.ca.cert` is serve's CA too).
+    /// Where the PKI's PEM files are, in `certs/` (`paths.ca.cert` is
+    /// serve's CA too); the keys are 0600 like a site's.
     pub paths: TestPkiPaths,
     pub gsem: GsemSim,
     pub sn: ServiceNowSim,
@@ -135,7 +142,16 @@ impl Lab {
         casebridge::tls::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let pki = TestPki::generate(options.client_cn).unwrap();
-        let paths = pki.write_to(&dir.path().join("pki")).unwrap();
+        let paths = pki.write_to(&dir.path().join("certs")).unwrap();
+        for key in [
+            &paths.ca.key,
+            &paths.server.key,
+            &paths.client.key,
+            &paths.expired.key,
+            &paths.wildcard.key,
+        ] {
+            std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         let tls = server_config(
             &pki.server,
             &ClientAuth::Required(vec![pki.ca.cert().cert_der()]),
@@ -157,7 +173,7 @@ impl Lab {
         );
         let lab = Lab {
             config_path: dir.path().join("config.toml"),
-            store_path: dir.path().join("data/casebridge.db"),
+            store_path: dir.path().join(options.store),
             dir,
             pki,
             paths,
@@ -169,7 +185,8 @@ impl Lab {
         lab
     }
 
-    fn render(&self, options: &LabOptions) -> String {
+    /// The config `options` give for this lab, as [`Lab::start`] wrote it.
+    pub fn render(&self, options: &LabOptions) -> String {
         let mut operators = String::new();
         for op in &options.extra_operators {
             write!(
@@ -235,8 +252,8 @@ contract = "CN0001"
 cmdb_ci = "ci-0001"
 
 [gsem]
-environment = "prod"
-[gsem.prod]
+environment = "{environment}"
+[gsem.{environment}]
 base_url = "{base}"
 agent_key = {{ file = "secrets/agent-key" }}
 remote_agent_name = "SFDC_Train_REST_P042"
@@ -266,6 +283,7 @@ close_case_when_incident_resolved = false
 path = "{store}"
 {serve}{extra}"#,
             organization = options.organization,
+            environment = options.environment,
             base = self.gsem.base_url(),
             mode = g.mode,
             gsem_poll = g.poll_interval,
