@@ -9,6 +9,9 @@ use casebridge::config::{
     self, CallerAuth, ConfigError, Delivery, Environment, Journal, ServiceNowAuth, Settings,
 };
 
+#[path = "support/lab.rs"]
+mod lab;
+
 const SN_PASSWORD_ENV: &str = "CASEBRIDGE_SERVICENOW_PASSWORD";
 const SN_PASSWORD: &str = "sn-password-c0ffee";
 const PROD_AGENT_KEY: &str = "prod-agent-key-5f1e9d";
@@ -70,7 +73,7 @@ impl Fixture {
     }
 
     fn minimal(&self, extra: &str) -> Result<Settings, ConfigError> {
-        let path = self.write("config.toml", &format!("{MINIMAL}\n{extra}"));
+        let path = self.write("config.toml", &format!("{}\n{extra}", minimal()));
         config::load(&path)
     }
 }
@@ -79,38 +82,8 @@ fn example_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml")
 }
 
-/// Only the required keys.
-const MINIMAL: &str = r#"
-[site]
-organization = "Example Lab"
-[site.address]
-street = "1 Main St"
-city = "Springfield"
-region = "IL"
-postal_code = "62701"
-country = "US"
-[site.contact]
-first_name = "Ops"
-last_name = "Desk"
-phone = "+1 217 555 0100"
-email = "ops@example.org"
-[site.alternate_contact]
-first_name = "Night"
-last_name = "Shift"
-phone = "+1 217 555 0101"
-email = "night@example.org"
-
-[[operators]]
-id = "ada"
-first_name = "Ada"
-last_name = "Lovelace"
-
-[[systems]]
-name = "compute"
-serial = "SN0001"
-contract = "CN0001"
-cmdb_ci = "ci-0001"
-
+/// What the site tables are followed by in [`minimal`].
+const MINIMAL_BACKENDS: &str = r#"
 [gsem]
 environment = "prod"
 [gsem.prod]
@@ -126,6 +99,11 @@ instance_url = "https://example.service-now.com"
 user = "svc"
 password = { file = "secrets/sn-password" }
 "#;
+
+/// Only the required keys.
+fn minimal() -> String {
+    lab::site_toml("Example Lab", &[]) + MINIMAL_BACKENDS
+}
 
 #[test]
 fn example_parses_to_its_documented_values() {
@@ -296,7 +274,7 @@ fn debug_output_shows_no_secret() {
     let dev = fx
         .example(|t| t.replace("environment = \"prod\"", "environment = \"dev\""))
         .unwrap();
-    let push = MINIMAL.replace(
+    let push = minimal().replace(
         "client_key = \"certs/client.key\"\n",
         "client_key = \"certs/client.key\"\nmode = \"push\"\n",
     ) + "[gsem.prod.webhook]\nlisten = \"127.0.0.1:9443\"\nauth = \"bearer\"\ntoken = { file = \"secrets/gsem-dev-agent-key\" }\n";
@@ -435,7 +413,7 @@ open_case = "n"
     assert_eq!(s.ui.keys.get("open_case").map(String::as_str), Some("n"));
 
     fx.write("secrets/client-secret", "oauth-client-secret-9");
-    let oauth = MINIMAL.replace(
+    let oauth = minimal().replace(
         "user = \"svc\"\n",
         "user = \"svc\"\nauth = \"oauth\"\nclient_id = \"abc123\"\nclient_secret = { file = \"secrets/client-secret\" }\nintegration_user = \"casebridge.integration\"\n",
     );
@@ -461,7 +439,7 @@ open_case = "n"
 #[test]
 fn loopback_http_is_allowed_only_when_asked() {
     let fx = Fixture::new();
-    let local = MINIMAL.replace(
+    let local = minimal().replace(
         "base_url = \"https://gsem.example.com/api\"",
         "base_url = \"http://127.0.0.1:18080\"\nallow_insecure_http = true",
     );

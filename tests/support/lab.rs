@@ -187,15 +187,6 @@ impl Lab {
 
     /// The config `options` give for this lab, as [`Lab::start`] wrote it.
     pub fn render(&self, options: &LabOptions) -> String {
-        let mut operators = String::new();
-        for op in &options.extra_operators {
-            write!(
-                operators,
-                "\n[[operators]]\nid = \"{}\"\nfirst_name = \"{}\"\nlast_name = \"{}\"\n",
-                op.id, op.first_name, op.last_name
-            )
-            .unwrap();
-        }
         let mut serve = String::new();
         if let Some(section) = &options.serve {
             write!(
@@ -220,37 +211,7 @@ impl Lab {
         let g = &options.gsem;
         let s = &options.servicenow;
         format!(
-            r#"
-[site]
-organization = "{organization}"
-[site.address]
-street = "1 Main St"
-city = "Springfield"
-region = "IL"
-postal_code = "62701"
-country = "US"
-[site.contact]
-first_name = "Ops"
-last_name = "Desk"
-phone = "+1 217 555 0100"
-email = "ops@example.org"
-[site.alternate_contact]
-first_name = "Night"
-last_name = "Shift"
-phone = "+1 217 555 0101"
-email = "night@example.org"
-
-[[operators]]
-id = "ada"
-first_name = "Ada"
-last_name = "Lovelace"
-{operators}
-[[systems]]
-name = "compute"
-serial = "SN0001"
-contract = "CN0001"
-cmdb_ci = "ci-0001"
-
+            r#"{site}
 [gsem]
 environment = "{environment}"
 [gsem.{environment}]
@@ -282,7 +243,7 @@ close_case_when_incident_resolved = false
 [store]
 path = "{store}"
 {serve}{extra}"#,
-            organization = options.organization,
+            site = site_toml(options.organization, &options.extra_operators),
             environment = options.environment,
             base = self.gsem.base_url(),
             mode = g.mode,
@@ -302,4 +263,51 @@ path = "{store}"
             extra = options.extra_toml,
         )
     }
+}
+
+/// The `[site]`, `[[operators]]` (ada, then `extra_operators`) and
+/// `[[systems]]` tables a config starts with; `[gsem]` and the rest follow.
+pub fn site_toml(organization: &str, extra_operators: &[Operator]) -> String {
+    let mut operators = String::new();
+    for op in extra_operators {
+        write!(
+            operators,
+            "\n[[operators]]\nid = \"{}\"\nfirst_name = \"{}\"\nlast_name = \"{}\"\n",
+            op.id, op.first_name, op.last_name
+        )
+        .unwrap();
+    }
+    format!(
+        r#"
+[site]
+organization = "{organization}"
+[site.address]
+street = "1 Main St"
+city = "Springfield"
+region = "IL"
+postal_code = "62701"
+country = "US"
+[site.contact]
+first_name = "Ops"
+last_name = "Desk"
+phone = "+1 217 555 0100"
+email = "ops@example.org"
+[site.alternate_contact]
+first_name = "Night"
+last_name = "Shift"
+phone = "+1 217 555 0101"
+email = "night@example.org"
+
+[[operators]]
+id = "ada"
+first_name = "Ada"
+last_name = "Lovelace"
+{operators}
+[[systems]]
+name = "compute"
+serial = "SN0001"
+contract = "CN0001"
+cmdb_ci = "ci-0001"
+"#
+    )
 }
