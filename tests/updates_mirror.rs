@@ -21,6 +21,9 @@ use casebridge::updates::{
 };
 use chrono::NaiveDateTime;
 
+#[path = "support/lab.rs"]
+mod lab;
+
 const NOW: i64 = 1_714_600_000_000;
 const CASE_NUMBER: &str = "5381923377";
 const TASKS: &str = "u_hpe_onsite_task";
@@ -563,37 +566,8 @@ async fn records_of_a_case_whose_incident_was_not_read_wait_for_the_sweep() {
 
 // ---- configuration -------------------------------------------------------------
 
-const MINIMAL: &str = r#"
-[site]
-organization = "Example Lab"
-[site.address]
-street = "1 Main St"
-city = "Springfield"
-region = "IL"
-postal_code = "62701"
-country = "US"
-[site.contact]
-first_name = "Ops"
-last_name = "Desk"
-phone = "+1 217 555 0100"
-email = "ops@example.org"
-[site.alternate_contact]
-first_name = "Night"
-last_name = "Shift"
-phone = "+1 217 555 0101"
-email = "night@example.org"
-
-[[operators]]
-id = "ada"
-first_name = "Ada"
-last_name = "Lovelace"
-
-[[systems]]
-name = "compute"
-serial = "SN0001"
-contract = "CN0001"
-cmdb_ci = "ci-0001"
-
+/// What the site tables are followed by in [`minimal`].
+const MINIMAL_BACKENDS: &str = r#"
 [gsem]
 environment = "prod"
 [gsem.prod]
@@ -610,6 +584,11 @@ user = "svc"
 password = { file = "sn-password" }
 "#;
 
+/// Only the required keys.
+fn minimal() -> String {
+    lab::site_toml("Example Lab", &[]) + MINIMAL_BACKENDS
+}
+
 fn load_config(dir: &Path, extra: &str) -> config::Settings {
     for (name, text) in [
         ("agent-key", "agent-key-1234567890"),
@@ -619,7 +598,7 @@ fn load_config(dir: &Path, extra: &str) -> config::Settings {
     ] {
         std::fs::write(dir.join(name), text).unwrap();
     }
-    config::load_str(&format!("{MINIMAL}\n{extra}"), &dir.join("config.toml")).unwrap()
+    config::load_str(&format!("{}\n{extra}", minimal()), &dir.join("config.toml")).unwrap()
 }
 
 #[tokio::test]
