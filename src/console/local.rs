@@ -51,6 +51,9 @@ use crate::updates::NOT_UNDERSTOOD_KIND;
 /// own connection wake the console end at once.
 pub const POLL: Duration = Duration::from_millis(250);
 
+/// The least time from one look prompted by commits to the next.
+const COMMIT_LOOK_SPACING: Duration = Duration::from_millis(20);
+
 /// The most incidents the open-case dialog is offered, newest first.
 const INCIDENT_LIMIT: u32 = 1000;
 
@@ -300,17 +303,29 @@ impl Local {
         );
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (mut gsem_open, mut sn_open) = (true, true);
+        // A look prompted by commits waits until `next_look`, so that a
+        // burst of engine writes (a drained outbox, HPE's backlog) is seen
+        // in a few looks rather than one between every two writes, each
+        // holding the store the engine needs.
+        let mut next_look = tokio::time::Instant::now();
+        let mut look_due = false;
         loop {
             let alive = tokio::select! {
                 request = requests.recv() => match request {
                     Some((id, request)) => self.handle(id, request).await,
                     None => false,
                 },
-                // A burst of commits is one change: `changed` marks them
-                // all seen.
-                changed = commits.changed(), if commits_open => {
+                // `changed` marks every commit so far seen at once.
+                changed = commits.changed(), if commits_open && !look_due => {
                     commits_open = changed.is_ok();
-                    self.poll().await
+                    look_due = commits_open;
+                    true
+                }
+                () = tokio::time::sleep_until(next_look), if look_due => {
+                    look_due = false;
+                    let alive = self.poll().await;
+                    next_look = tokio::time::Instant::now() + COMMIT_LOOK_SPACING;
+                    alive
                 }
                 changed = self.gsem_health.changed(), if gsem_open => {
                     gsem_open = changed.is_ok();
