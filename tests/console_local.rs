@@ -33,22 +33,22 @@ struct Rig {
 
 impl Rig {
     async fn start() -> Rig {
-        let mut incident = NewIncident::new("Slingshot fabric manager down");
-        incident.description = "fmn reports 3 links down".into();
+        let lab = Lab::start(LabOptions::new(
+            "Console Lab",
+            "casebridge.console",
+            AGENT_KEY,
+        ))
+        .await;
+        let mut new = NewIncident::new("Slingshot fabric manager down");
+        new.description = "fmn reports 3 links down".into();
+        let incident = lab.create_incident(&new);
         let Lab {
             dir,
             gsem,
             sn,
-            incident,
             config_path,
             ..
-        } = Lab::start(LabOptions::new(
-            "Console Lab",
-            "casebridge.console",
-            AGENT_KEY,
-            incident,
-        ))
-        .await;
+        } = lab;
         let settings = config::load(&config_path).unwrap();
         let engine = Engine::start(&settings, StoreKind::Real).await.unwrap();
         let (link, engine_link) = ConsoleLink::pair();
@@ -583,6 +583,30 @@ async fn a_parked_message_is_retried_and_edited_then_retried_through_the_console
         sent(&rig).last().map(String::as_str),
         Some("still flapping on x1000c3 (edited)")
     );
+
+    // An edit that is no longer the parked SIS message is refused, and the
+    // message stays parked as it was.
+    for (body, reason) in [
+        (
+            edited.replacen('{', "", 1),
+            "it is not JSON (trailing characters at line 1 column 10)",
+        ),
+        (
+            edited.replace("PROVIDE PROBLEM INFORMATION", "REQUEST CLOSURE"),
+            "its TransactionName is \"REQUEST CLOSURE\", the parked message's is \"PROVIDE PROBLEM INFORMATION\"",
+        ),
+    ] {
+        let edit = rig.console.send(Request::EditAndRetry {
+            seq: message.seq,
+            body,
+        });
+        assert_eq!(
+            rig.console.refused(edit).await,
+            format!(
+                "the edited message cannot be sent: {reason}. Fix it in the editor (your text is kept), or retry the message unedited"
+            )
+        );
+    }
 
     // Refusals: a message that does not exist, and one no longer parked.
     let missing = "no outbox message 4242 in the store";

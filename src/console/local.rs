@@ -79,6 +79,10 @@ enum Refused {
         "incident {0} is not among the incidents casebridge has read from ServiceNow: check the number, or wait for the next poll (it reads those matching servicenow.incident_query)"
     )]
     UnknownIncident(String),
+    #[error(
+        "the edited message cannot be sent: {0}. Fix it in the editor (your text is kept), or retry the message unedited"
+    )]
+    EditedBody(String),
     #[error("no quarantine entry {0}")]
     NoQuarantine(i64),
     #[error("quarantine entry {id} is {state}: only open entries can be replayed or discarded")]
@@ -614,6 +618,9 @@ impl Local {
                     what: "outbox message",
                     id: seq.to_string(),
                 })?;
+                if let Some(body) = &body {
+                    check_edited_body(body, &row.transaction_name)?;
+                }
                 tx.outbox_retry(seq, body.as_deref(), now)?;
                 let how = if body.is_some() {
                     "edited and retried"
@@ -1397,6 +1404,26 @@ fn incident(s: &Store, number: &str) -> Result<Option<IncidentSummary>, Refused>
 /// HPE never accepted cancels the case locally (spec §4): its other queued
 /// messages are dropped too and it is closed (7) here, which frees its
 /// RequesterID for a new case.
+/// An edited body must still be the parked SIS message: JSON whose
+/// `Message.TransactionName` is the one queued, since the state the case
+/// is expected in once it is acknowledged was fixed with the row.
+fn check_edited_body(body: &str, transaction: &str) -> Result<(), Refused> {
+    let value: serde_json::Value = serde_json::from_str(body)
+        .map_err(|e| Refused::EditedBody(format!("it is not JSON ({e})")))?;
+    match value
+        .pointer("/Message/TransactionName")
+        .and_then(serde_json::Value::as_str)
+    {
+        Some(name) if name == transaction => Ok(()),
+        Some(name) => Err(Refused::EditedBody(format!(
+            "its TransactionName is {name:?}, the parked message's is {transaction:?}"
+        ))),
+        None => Err(Refused::EditedBody(
+            "it has no Message.TransactionName".to_owned(),
+        )),
+    }
+}
+
 fn drop_outbox(s: &Store, seq: i64, author: &str, now: i64) -> Result<CaseId, Refused> {
     s.transaction(|tx| {
         let message = tx.outbox_get(seq)?.ok_or(StoreError::NotFound {
