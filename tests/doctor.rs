@@ -21,6 +21,8 @@ const AGENT_KEY: &str = "doctor-test-agent-key";
 
 struct SetUp {
     lab: Lab,
+    /// The test incident's number.
+    incident: String,
 }
 
 fn chmod(path: &Path, mode: u32) {
@@ -30,12 +32,7 @@ fn chmod(path: &Path, mode: u32) {
 /// The healthy set-up: a dev environment, 5 s timeouts, the store next to
 /// the config.
 fn options() -> LabOptions {
-    let mut options = LabOptions::new(
-        "Example Lab",
-        "casebridge.example.org",
-        AGENT_KEY,
-        NewIncident::new("doctor test incident"),
-    );
+    let mut options = LabOptions::new("Example Lab", "casebridge.example.org", AGENT_KEY);
     options.environment = "dev";
     options.store = "casebridge.db";
     options.gsem.request_timeout = "5s";
@@ -45,8 +42,10 @@ fn options() -> LabOptions {
 
 impl SetUp {
     async fn start() -> SetUp {
+        let lab = Lab::start(options()).await;
         let set_up = SetUp {
-            lab: Lab::start(options()).await,
+            incident: lab.create_incident(&NewIncident::new("doctor test incident")),
+            lab,
         };
         drop(Store::open(&set_up.lab.store_path, Role::Engine { demo: false }).unwrap());
         set_up
@@ -83,7 +82,7 @@ impl SetUp {
 
     async fn doctor_probing(&self) -> (DoctorReport, String) {
         self.doctor(&DoctorArgs {
-            probe_journal: Some(self.lab.incident.clone()),
+            probe_journal: Some(self.incident.clone()),
             json: false,
         })
         .await
@@ -192,7 +191,7 @@ async fn passes_on_the_demo_set_up() {
         ),
         format!(
             "ok   journal: wrote a probe to comments of {} and read it back from sys_journal_field",
-            s.lab.incident
+            s.incident
         ),
         format!(
             "ok   store: {}: integrity ok, schema version {SCHEMA_VERSION}",
@@ -232,7 +231,7 @@ async fn passes_on_the_demo_set_up() {
         )),
         "{output}"
     );
-    let probes = s.lab.sn.journal(&s.lab.incident).unwrap();
+    let probes = s.lab.sn.journal(&s.incident).unwrap();
     assert_eq!(probes.len(), 1);
     assert!(
         probes[0].value.starts_with("casebridge doctor probe "),
@@ -468,7 +467,7 @@ async fn a_blocked_journal_table_fails_and_the_fallback_only_warns() {
         line(&output, "journal"),
         format!(
             "FAIL journal: wrote a probe to comments of {}, but sys_journal_field does not show it to {INTEGRATION_USER}: an ACL hides the journal table (ServiceNow answers an empty list, not an error). Fix: Grant {INTEGRATION_USER} read access to sys_journal_field (an ACL on the table, or a role that has one), or set servicenow.journal_fallback_to_display_value = true to read journals from the incident's display value",
-            s.lab.incident
+            s.incident
         )
     );
     assert_fails_only(&report, &output, &["journal"]);

@@ -39,9 +39,7 @@ struct Rig {
 
 impl Rig {
     async fn start() -> Rig {
-        let mut incident = NewIncident::new("Lustre OSS unreachable");
-        incident.description = "oss12 fails its health check".into();
-        let mut options = LabOptions::new("Remote Lab", "casebridge.remote", AGENT_KEY, incident);
+        let mut options = LabOptions::new("Remote Lab", "casebridge.remote", AGENT_KEY);
         // The simulator's own default: HPE accepts new cases by itself.
         options.hpe_answer_delay = Some(Duration::from_secs(5));
         options.serve = Some(Serve {
@@ -52,15 +50,18 @@ impl Rig {
                 operator: "ada",
             }],
         });
+        let lab = Lab::start(options).await;
+        let mut new = NewIncident::new("Lustre OSS unreachable");
+        new.description = "oss12 fails its health check".into();
+        let incident = lab.create_incident(&new);
         let Lab {
             dir,
             paths,
             gsem,
             sn,
-            incident,
             config_path,
             ..
-        } = Lab::start(options).await;
+        } = lab;
         let mut settings = config::load(&config_path).unwrap();
         let server = start_serve(&settings).await;
         // A restart must come back on the same port.

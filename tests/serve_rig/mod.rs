@@ -25,14 +25,18 @@ pub const ADA_PASSWORD: &str = "ada-password-0451";
 pub const BOB_PASSWORD: &str = "bob-password-7731";
 
 /// The lab with serve's config: its fields (`dir`, `paths`, `gsem`,
-/// `incident`, `config_path`, ...) are the lab's.
-pub struct Backends(Lab);
+/// `config_path`, ...) are the lab's.
+pub struct Backends {
+    lab: Lab,
+    /// An incident the sync reads, to open cases on.
+    pub incident: String,
+}
 
 impl std::ops::Deref for Backends {
     type Target = Lab;
 
     fn deref(&self) -> &Lab {
-        &self.0
+        &self.lab
     }
 }
 
@@ -46,12 +50,7 @@ impl Backends {
     /// [`Backends::start`] with HPE accepting every new case by itself
     /// `hpe_answer_delay` after GSEM took it, when given.
     pub async fn start_with(listen: &str, hpe_answer_delay: Option<Duration>) -> Backends {
-        let mut options = LabOptions::new(
-            "Serve Lab",
-            "casebridge.serve",
-            AGENT_KEY,
-            NewIncident::new("Slingshot fabric manager down"),
-        );
+        let mut options = LabOptions::new("Serve Lab", "casebridge.serve", AGENT_KEY);
         options.hpe_answer_delay = hpe_answer_delay;
         options.extra_operators = vec![Operator {
             id: "bob",
@@ -73,7 +72,11 @@ impl Backends {
                 },
             ],
         });
-        Backends(Lab::start(options).await)
+        let lab = Lab::start(options).await;
+        Backends {
+            incident: lab.create_incident(&NewIncident::new("Slingshot fabric manager down")),
+            lab,
+        }
     }
 
     /// An HTTPS client that trusts the test CA only.

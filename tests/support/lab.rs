@@ -68,8 +68,8 @@ pub struct LabOptions {
     /// HPE accepts each new case by itself this long after GSEM took it;
     /// `None` when only the test answers.
     pub hpe_answer_delay: Option<Duration>,
-    /// The incident the sync reads, to open cases on.
-    pub incident: NewIncident,
+    /// `sync_state_to_incident` and `close_case_when_incident_resolved`.
+    pub sync_back: bool,
     pub extra_operators: Vec<Operator>,
     pub gsem: GsemTimings,
     pub servicenow: ServiceNowTimings,
@@ -80,12 +80,12 @@ pub struct LabOptions {
 
 impl LabOptions {
     /// Pull delivery polled every 100 ms with short timeouts and backoffs,
-    /// no serve section, no answers from HPE unless the test gives them.
+    /// no serve section, no answers from HPE unless the test gives them,
+    /// nothing written back to incidents.
     pub fn new(
         organization: &'static str,
         client_cn: &'static str,
         agent_key: &'static str,
-        incident: NewIncident,
     ) -> LabOptions {
         LabOptions {
             organization,
@@ -94,7 +94,7 @@ impl LabOptions {
             client_cn,
             agent_key,
             hpe_answer_delay: None,
-            incident,
+            sync_back: false,
             extra_operators: Vec::new(),
             gsem: GsemTimings {
                 mode: "pull",
@@ -123,8 +123,6 @@ pub struct Lab {
     pub paths: TestPkiPaths,
     pub gsem: GsemSim,
     pub sn: ServiceNowSim,
-    /// The number of the options' incident.
-    pub incident: String,
     pub config_path: PathBuf,
     pub store_path: PathBuf,
 }
@@ -161,11 +159,6 @@ impl Lab {
         sim.provider.answer_delay = options.hpe_answer_delay;
         let gsem = GsemSim::start(sim).await.unwrap();
         let sn = ServiceNowSim::start(SimConfig::default()).await.unwrap();
-        let incident = sn
-            .create_incident(&options.incident)
-            .unwrap()
-            .get("number")
-            .to_owned();
         write_private(&dir.path().join("secrets/agent-key"), options.agent_key);
         write_private(
             &dir.path().join("secrets/sn-password"),
@@ -179,10 +172,18 @@ impl Lab {
             paths,
             gsem,
             sn,
-            incident,
         };
         write_private(&lab.config_path, &lab.render(&options));
         lab
+    }
+
+    /// A new incident at the ServiceNow simulator; its number.
+    pub fn create_incident(&self, new: &NewIncident) -> String {
+        self.sn
+            .create_incident(new)
+            .unwrap()
+            .get("number")
+            .to_owned()
     }
 
     /// The config `options` give for this lab, as [`Lab::start`] wrote it.
@@ -237,8 +238,8 @@ poll_interval = "{sn_poll}"
 request_timeout = "{sn_timeout}"
 backoff_start = "{sn_backoff_start}"
 backoff_cap = "{sn_backoff_cap}"
-sync_state_to_incident = false
-close_case_when_incident_resolved = false
+sync_state_to_incident = {sync_back}
+close_case_when_incident_resolved = {sync_back}
 
 [store]
 path = "{store}"
@@ -259,6 +260,7 @@ path = "{store}"
             sn_timeout = s.request_timeout,
             sn_backoff_start = s.backoff_start,
             sn_backoff_cap = s.backoff_cap,
+            sync_back = options.sync_back,
             store = self.store_path.display(),
             extra = options.extra_toml,
         )
