@@ -21,6 +21,9 @@ use casebridge::sync::{ServiceNowSync, SyncConfig};
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 
+#[path = "support/lab.rs"]
+mod lab;
+
 const PID: &str = "5381923377";
 const PPI: &str = "PROVIDE PROBLEM INFORMATION";
 
@@ -713,21 +716,17 @@ async fn a_journal_left_unread_is_read_after_a_restart() {
 // ---- end to end: both simulators and the real engine ----------------------
 
 mod both {
-    use std::os::unix::fs::PermissionsExt;
-    use std::sync::Arc;
     use std::time::Duration;
 
     use casebridge::engine::{Engine, StoreKind};
     use casebridge::gsem::actions::OpenCase;
-    use casebridge::sim::gsem::{GsemSim, GsemSimConfig};
-    use casebridge::sim::pki::{ClientAuth, TestPki, server_config};
-    use casebridge::sim::servicenow::{
-        INTEGRATION_PASSWORD, INTEGRATION_USER, NewIncident, ServiceNowSim, SimConfig,
-    };
+    use casebridge::sim::gsem::GsemSim;
+    use casebridge::sim::servicenow::{INTEGRATION_USER, NewIncident, ServiceNowSim};
     use casebridge::sis::{Address, Person, Requester};
     use casebridge::store::prelude::*;
     use casebridge::store::{CaseRow, NewCase};
 
+    use super::lab::{GsemTimings, Lab, LabOptions, ServiceNowTimings};
     use super::{PID, PPI};
 
     const AGENT_KEY: &str = "sync-test-agent-key";
@@ -742,101 +741,33 @@ mod both {
         _dir: tempfile::TempDir,
     }
 
-    fn secret(path: &std::path::Path, value: &str) {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, format!("{value}\n")).unwrap();
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-
     impl Both {
-        pub async fn start(sn: SimConfig) -> Both {
-            casebridge::tls::install_crypto_provider();
-            let dir = tempfile::tempdir().unwrap();
-            let pki = TestPki::generate("casebridge.example.org").unwrap();
-            let paths = pki.write_to(&dir.path().join("certs")).unwrap();
-            std::fs::set_permissions(&paths.client.key, std::fs::Permissions::from_mode(0o600))
-                .unwrap();
-            let tls = server_config(
-                &pki.server,
-                &ClientAuth::Required(vec![pki.ca.cert().cert_der()]),
-            )
-            .unwrap();
-            let mut config = GsemSimConfig::new(Arc::new(tls), AGENT_KEY);
-            config.provider.answer_delay = Some(Duration::from_millis(100));
-            let gsem = GsemSim::start(config).await.unwrap();
-            let sn = ServiceNowSim::start(sn).await.unwrap();
-            secret(&dir.path().join("secrets/agent-key"), AGENT_KEY);
-            secret(
-                &dir.path().join("secrets/sn-password"),
-                INTEGRATION_PASSWORD,
-            );
-            let text = format!(
-                r#"
-[site]
-organization = "Example Lab"
-[site.address]
-street = "1 Main St"
-city = "Springfield"
-region = "IL"
-postal_code = "62701"
-country = "US"
-[site.contact]
-first_name = "Ops"
-last_name = "Desk"
-phone = "+1 217 555 0100"
-email = "ops@example.org"
-[site.alternate_contact]
-first_name = "Night"
-last_name = "Shift"
-phone = "+1 217 555 0101"
-email = "night@example.org"
-
-[[operators]]
-id = "ada"
-first_name = "Ada"
-last_name = "Lovelace"
-
-[[systems]]
-name = "compute"
-serial = "SN0001"
-contract = "CN0001"
-cmdb_ci = "ci-0001"
-
-[gsem]
-environment = "dev"
-[gsem.dev]
-base_url = "{gsem}"
-agent_key = {{ file = "secrets/agent-key" }}
-remote_agent_name = "SFDC_Train_REST_P042"
-remote_agent_type = "CUSTOMER"
-client_cert = "certs/client.crt"
-client_key = "certs/client.key"
-ca_bundle = "certs/ca.crt"
-request_timeout = "5s"
-poll_interval = "100ms"
-backoff_start = "10ms"
-backoff_cap = "100ms"
-
-[servicenow]
-instance_url = "{sn}/"
-allow_insecure_http = true
-user = "{user}"
-password = {{ file = "secrets/sn-password" }}
-request_timeout = "5s"
-poll_interval = "100ms"
-backoff_start = "10ms"
-backoff_cap = "100ms"
-
-[store]
-path = "casebridge.db"
-"#,
-                gsem = gsem.base_url(),
-                sn = sn.base_url(),
-                user = INTEGRATION_USER,
-            );
-            let path = dir.path().join("config.toml");
-            std::fs::write(&path, text).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        pub async fn start() -> Both {
+            let mut options = LabOptions::new("Example Lab", "casebridge.example.org", AGENT_KEY);
+            options.environment = "dev";
+            options.store = "casebridge.db";
+            options.hpe_answer_delay = Some(Duration::from_millis(100));
+            options.sync_back = true;
+            options.gsem = GsemTimings {
+                mode: "pull",
+                poll_interval: "100ms",
+                request_timeout: "5s",
+                backoff_start: "10ms",
+                backoff_cap: "100ms",
+            };
+            options.servicenow = ServiceNowTimings {
+                poll_interval: "100ms",
+                request_timeout: "5s",
+                backoff_start: "10ms",
+                backoff_cap: "100ms",
+            };
+            let Lab {
+                dir,
+                gsem,
+                sn,
+                config_path: path,
+                ..
+            } = Lab::start(options).await;
             let settings = casebridge::config::load(&path).unwrap();
             let engine = Engine::start(&settings, StoreKind::Real).await.unwrap();
             Both {
@@ -982,7 +913,7 @@ path = "casebridge.db"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_comments_reach_gsem_once_in_order_and_hpe_notes_do_not_come_back() {
-    let rig = both::Both::start(SimConfig::default()).await;
+    let rig = both::Both::start().await;
     let (number, case) = rig.paired("Node x1000c0s0b0n0 down").await;
     for text in ["first", "second", "third"] {
         rig.sn.add_comment(&number, "jsmith", text).unwrap();
@@ -1026,7 +957,7 @@ async fn end_to_end_comments_reach_gsem_once_in_order_and_hpe_notes_do_not_come_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_hostile_and_huge_text_survives_both_ways() {
-    let rig = both::Both::start(SimConfig::default()).await;
+    let rig = both::Both::start().await;
     let (number, case) = rig.paired("hostile text").await;
     let hostile = "He said \"no\" \\ 'yes'\r\nline two\ttab \u{0} NUL 🚀👩‍💻 עברית مرحبا \u{202E}reversed\u{202C}";
     let big: String = "0123456789abcdef".repeat(4096); // 64 KiB
