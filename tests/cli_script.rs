@@ -8,9 +8,11 @@
 #[allow(dead_code)]
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
 
+use casebridge::console::{Event, Request, RequestId};
 use casebridge::engine::{Engine, StoreKind};
 use casebridge::sim::servicenow::NewIncident;
 use casebridge::store::prelude::*;
@@ -893,12 +895,93 @@ async fn the_commands_against_serve_with_remote() {
         common::case(&store, case_id).provider_id.is_some()
     })
     .await;
+    // A second remote client on the event stream, with the case open: it
+    // and the CLI see each other's comment.
+    let console_dir = tempfile::tempdir().unwrap();
+    let password = console_dir.path().join("password");
+    std::fs::write(&password, PASSWORD).unwrap();
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let remote_config = console_dir.path().join("remote.toml");
+    std::fs::write(
+        &remote_config,
+        format!(
+            "[remote]\nurl = \"{url}\"\nuser = \"ada-remote\"\npassword = {{ file = \"password\" }}\nca = \"{ca}\"\n"
+        ),
+    )
+    .unwrap();
+    let (mut stream, stream_task) = casebridge::console::remote::connect(
+        &casebridge::config::remote::load(&remote_config).unwrap(),
+    )
+    .await
+    .unwrap();
+    stream
+        .send(RequestId(1), Request::LoadCase { case: case_id })
+        .unwrap();
+
     let commented = run(
         remote(&["case", "comment", &incident, "-"]),
         Some("sent through serve\n"),
     )
     .await
     .ok();
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(event) = stream.recv().await {
+            if let Event::CaseDetail(detail) = event
+                && let Some(entry) = detail
+                    .timeline
+                    .iter()
+                    .find(|t| t.text == "sent through serve")
+            {
+                return Some(entry.author.clone());
+            }
+        }
+        None
+    })
+    .await
+    .expect("the CLI's comment on the event stream within 10 s");
+    assert_eq!(seen.as_deref(), Some("ada"));
+    stream
+        .send(
+            RequestId(2),
+            Request::Comment {
+                case: case_id,
+                text: "sent from the event stream".into(),
+            },
+        )
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(event) = stream.recv().await {
+            match event {
+                Event::RequestAccepted { request, case } if request == RequestId(2) => {
+                    return Ok(case);
+                }
+                Event::RequestFailed { request, reason } if request == RequestId(2) => {
+                    return Err(reason);
+                }
+                _ => {}
+            }
+        }
+        Err("the stream ended".to_owned())
+    })
+    .await
+    .expect("an answer to the stream's comment within 10 s");
+    assert_eq!(answer, Ok(Some(case_id)));
+    let shown = run(remote(&["case", "show", &tracking, "--json"]), None)
+        .await
+        .ok()
+        .json();
+    let texts: Vec<&str> = shown["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["text"].as_str())
+        .collect();
+    assert!(
+        texts.contains(&"sent through serve") && texts.contains(&"sent from the event stream"),
+        "{texts:?}"
+    );
+    drop(stream);
+    stream_task.await.unwrap();
     assert_eq!(
         commented.stdout,
         format!(
