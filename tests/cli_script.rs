@@ -952,12 +952,14 @@ async fn the_commands_against_serve_with_remote() {
     let answer = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(event) = stream.recv().await {
             match event {
-                Event::RequestAccepted { request, case } if request == RequestId(2) => {
-                    return Ok(case);
-                }
-                Event::RequestFailed { request, reason } if request == RequestId(2) => {
-                    return Err(reason);
-                }
+                Event::RequestAccepted {
+                    request: RequestId(2),
+                    case,
+                } => return Ok(case),
+                Event::RequestFailed {
+                    request: RequestId(2),
+                    reason,
+                } => return Err(reason),
                 _ => {}
             }
         }
