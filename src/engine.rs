@@ -138,7 +138,6 @@ impl Engine {
                     webhook,
                     settings.gsem.inbound_body_limit,
                     Arc::clone(&store),
-                    Arc::clone(&rules),
                     Arc::clone(&inbox_wake),
                     gsem_health.clone(),
                     stop_rx.clone(),

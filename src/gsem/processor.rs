@@ -17,7 +17,7 @@ use crate::sis::state::{self, Decision, Event, State};
 use crate::sis::{Inbound, TransactionName, parse_inbound};
 use crate::store::prelude::*;
 use crate::store::{
-    Access, CaseRow, InboxRow, JournalState, NewJournal, NewQuarantine, Origin, OutboxState, Store,
+    CaseRow, InboxRow, JournalState, NewJournal, NewQuarantine, Origin, OutboxState, Store,
     StoreError, Tx, Via,
 };
 use crate::updates::{Rules, UpdateContext, UpdateInput, apply_parsed, parse_update};
@@ -158,23 +158,6 @@ pub fn process_batch(
             done += 1;
         }
         Ok(done)
-    })
-}
-
-/// Applies inbox row `inbox_id`, just inserted in `tx` by its receipt, in
-/// that same transaction, so a delivery and its effect cost one commit.
-/// Only when no older row waits (those are the processor task's, and this
-/// one comes after them), and in a savepoint: if applying fails, the
-/// receipt still commits and the row waits for the processor task, which
-/// retries it on its own. Returns whether the row was applied.
-pub fn apply_on_receipt(tx: &Tx<'_>, inbox_id: i64, rules: &Rules, now: i64) -> bool {
-    let applied = tx.atomic(|_| match tx.inbox_next_unprocessed()? {
-        Some(row) if row.id == inbox_id => process_row(tx, &row, rules, now).map(|_| true),
-        _ => Ok(false),
-    });
-    applied.unwrap_or_else(|e| {
-        tracing::warn!(inbox_id, error = %e, "inbox: not applied with its receipt; the processor retries it");
-        false
     })
 }
 
@@ -402,7 +385,7 @@ fn quarantine(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{InboxState, Insert, NewCase, OutboxState, QuarantineState, Role};
+    use crate::store::{InboxState, NewCase, OutboxState, QuarantineState, Role};
 
     const ACCEPT: &str = include_str!("../../assets/samples/02-accept-problem.json");
     const NOTE: &str = include_str!("../../assets/samples/03-note-from-hpe.json");
@@ -562,50 +545,6 @@ mod tests {
         );
         assert_eq!(f.store.inbox_next_unprocessed().unwrap(), None);
         assert_eq!(process_batch(&f.store, &f.rules, 64, 4_000).unwrap(), 0);
-    }
-
-    #[test]
-    fn a_receipt_applies_its_row_only_when_no_older_row_waits() {
-        let f = fixture();
-        let (case, _) = f.case("INC0097539", 5, Some("5381923377"));
-        let receive = |id: &str, now: i64| {
-            let raw = NOTE.replace("q-000117", id);
-            f.store
-                .transaction(|tx| {
-                    let Insert::Inserted(row) =
-                        tx.inbox_insert(Some(id), raw.as_bytes(), Via::Push, now)?
-                    else {
-                        panic!("{id} was already there");
-                    };
-                    Ok::<_, StoreError>((row, apply_on_receipt(tx, row, &f.rules, now)))
-                })
-                .unwrap()
-        };
-        let (first, applied) = receive("q-r1", 1_000);
-        assert!(applied);
-        assert_eq!(
-            f.store.inbox_get(first).unwrap().unwrap().state,
-            InboxState::Processed
-        );
-        // An older row waits: the new one waits behind it for the processor.
-        f.store
-            .inbox_insert(None, b"not json", Via::Pull, 2_000)
-            .unwrap();
-        let (third, applied) = receive("q-r3", 3_000);
-        assert!(!applied);
-        assert_eq!(
-            f.store.inbox_get(third).unwrap().unwrap().state,
-            InboxState::New
-        );
-        assert_eq!(process_batch(&f.store, &f.rules, 64, 4_000).unwrap(), 2);
-        let ids: Vec<_> = f
-            .store
-            .journal_for_case(case.id)
-            .unwrap()
-            .into_iter()
-            .map(|j| j.entry.remote_id.unwrap())
-            .collect();
-        assert_eq!(ids, ["q-r1", "q-r3"]);
     }
 
     #[test]

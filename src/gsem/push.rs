@@ -32,13 +32,11 @@ use tokio_rustls::TlsAcceptor;
 
 use super::health::Health;
 use super::pem::{CheckedIdentity, TlsFileError, load_ca_bundle};
-use super::processor::apply_on_receipt;
 use super::shared::{SharedStore, Shutdown, from_ms, now_ms, with_store};
 use crate::config::{CallerAuth, Webhook};
 use crate::sis::peek_message_id;
 use crate::store::prelude::*;
-use crate::store::{Insert, NewQuarantine, StoreError, Via};
-use crate::updates::Rules;
+use crate::store::{NewQuarantine, StoreError, Via};
 
 /// How much of an oversized body is kept in quarantine.
 pub const OVERSIZED_KEEP: usize = 64 * 1024;
@@ -78,8 +76,6 @@ struct Shared {
     store: SharedStore,
     auth: CallerAuth,
     body_limit: u64,
-    /// Receipts apply their row themselves when nothing older waits.
-    rules: Arc<Rules>,
     inbox_wake: Arc<Notify>,
     health: Health,
 }
@@ -98,7 +94,6 @@ impl PushReceiver {
         webhook: &Webhook,
         body_limit: u64,
         store: SharedStore,
-        rules: Arc<Rules>,
         inbox_wake: Arc<Notify>,
         health: Health,
         shutdown: Shutdown,
@@ -119,7 +114,6 @@ impl PushReceiver {
             store,
             auth: webhook.auth.clone(),
             body_limit,
-            rules,
             inbox_wake,
             health,
         };
@@ -360,20 +354,11 @@ async fn read_limited(mut body: Body, limit: u64) -> Result<Read, axum::Error> {
 
 async fn commit(shared: &Shared, raw: Vec<u8>, now: i64) -> Result<StatusCode, StoreError> {
     let message_id = peek_message_id(&raw);
-    let rules = Arc::clone(&shared.rules);
-    let applied = with_store(&shared.store, move |s| {
-        s.transaction(|tx| {
-            let applied = match tx.inbox_insert(message_id.as_deref(), &raw, Via::Push, now)? {
-                Insert::Inserted(id) => apply_on_receipt(tx, id, &rules, now),
-                Insert::Duplicate(_) => false,
-            };
-            Ok::<_, StoreError>(applied)
-        })
+    with_store(&shared.store, move |s| {
+        s.inbox_insert(message_id.as_deref(), &raw, Via::Push, now)
     })
     .await?;
-    if !applied {
-        shared.inbox_wake.notify_one();
-    }
+    shared.inbox_wake.notify_one();
     let at = from_ms(now);
     shared.health.update(|h| {
         h.inbound.last_received_at = Some(at);
@@ -517,7 +502,6 @@ mod tests {
             &webhook,
             limit,
             Arc::clone(&store),
-            Arc::new(crate::updates::Rules::shipped().unwrap()),
             Arc::new(Notify::new()),
             health.clone(),
             shutdown,
