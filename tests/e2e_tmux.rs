@@ -265,6 +265,38 @@ impl ConsoleRun {
         Some(run)
     }
 
+    /// From the list with the case selected: Enter opens its view, `c` a
+    /// comment, Ctrl-s sends it; returns the screen once the timeline shows
+    /// `shown` (the comment's start, which fits one line) acknowledged and
+    /// the status line names the comment on `incident`.
+    fn comment_from_case_view(
+        &self,
+        provider_id: &str,
+        incident: &str,
+        comment: &str,
+        shown: &str,
+    ) -> String {
+        self.tmux.keys(&["Enter"]);
+        let screen = self.wait("the case view", 10, &|s| {
+            s.contains(provider_id) && s.contains("Timeline")
+        });
+        let sent_before = screen.matches("✓ sent").count();
+        self.tmux.keys(&["c"]);
+        self.wait("the comment dialog", 10, &|s| s.contains("Ctrl-s"));
+        self.tmux.type_text(comment);
+        self.tmux.keys(&["C-s"]);
+        let screen = self.wait("the comment acknowledged", 30, &|s| {
+            s.contains(shown)
+                && !s.contains("⧗ pending")
+                && s.matches("✓ sent").count() > sent_before
+        });
+        assert!(
+            screen.contains(&format!("comment on {incident}")),
+            "the status line names the comment:\n{screen}"
+        );
+        screen
+    }
+
     fn wait(&self, what: &str, secs: u64, done: &dyn Fn(&str) -> bool) -> String {
         self.tmux
             .wait_for(what, Duration::from_secs(secs), &|| self.logs(), done)
@@ -377,26 +409,8 @@ fn demo_console_opens_a_case_comments_and_quits_cleanly() {
     let screen = wait("HPE's case number", 30, &|s| row.is_match(s));
     let provider_id = row.captures(&screen).unwrap()[1].to_owned();
 
-    // Enter: the case view; c: a comment; Ctrl-s sends it.
-    tmux.keys(&["Enter"]);
-    let screen = wait("the case view", 10, &|s| {
-        s.contains(&provider_id) && s.contains("Timeline")
-    });
-    let sent_before = screen.matches("✓ sent").count();
-    tmux.keys(&["c"]);
-    wait("the comment dialog", 10, &|s| s.contains("Ctrl-s"));
     let comment = "Breaker reset at 14:05; feed A is back, please confirm the PDU firmware level.";
-    tmux.type_text(comment);
-    tmux.keys(&["C-s"]);
-    let screen = wait("the comment acknowledged", 30, &|s| {
-        s.contains("Breaker reset at 14:05")
-            && !s.contains("⧗ pending")
-            && s.matches("✓ sent").count() > sent_before
-    });
-    assert!(
-        screen.contains(&format!("comment on {number}")),
-        "the status line names the comment:\n{screen}"
-    );
+    run.comment_from_case_view(&provider_id, &number, comment, "Breaker reset at 14:05");
 
     // q: quit. The pane dies with status 0 and the normal screen is back,
     // showing what casebridge printed on leaving.
@@ -579,25 +593,12 @@ fn remote_console_against_serve_opens_a_case_comments_survives_a_restart_and_qui
         Some(provider_id.clone())
     );
 
-    // Enter: the case view; c: a comment; Ctrl-s sends it.
-    tmux.keys(&["Enter"]);
-    let screen = wait("the case view", 10, &|s| {
-        s.contains(&provider_id) && s.contains("Timeline")
-    });
-    let sent_before = screen.matches("✓ sent").count();
-    tmux.keys(&["c"]);
-    wait("the comment dialog", 10, &|s| s.contains("Ctrl-s"));
     let comment = "Fabric manager restarted on smw1; 3 links still down, logs attached.";
-    tmux.type_text(comment);
-    tmux.keys(&["C-s"]);
-    let screen = wait("the comment acknowledged", 30, &|s| {
-        s.contains("Fabric manager restarted on smw1")
-            && !s.contains("⧗ pending")
-            && s.matches("✓ sent").count() > sent_before
-    });
-    assert!(
-        screen.contains(&format!("comment on {incident}")),
-        "the status line names the comment:\n{screen}"
+    let screen = run.comment_from_case_view(
+        &provider_id,
+        &incident,
+        comment,
+        "Fabric manager restarted on smw1",
     );
     let sent_before = screen.matches("✓ sent").count();
     assert_eq!(
