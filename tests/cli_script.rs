@@ -142,6 +142,29 @@ fn case_json(
 /// the engine runs beside it: what the CLI queues reaches the GSEM
 /// simulator, and the refusals of the state table come before anything is
 /// sent.
+/// Waits until the engine's ServiceNow sync has read `incident` into the
+/// store (a case can be opened on it from then on).
+async fn wait_for_incident(
+    rig: &Rig,
+    store: &casebridge::gsem::shared::SharedStore,
+    incident: &str,
+) {
+    wait_until(
+        "the incident read from ServiceNow",
+        &rig.ctx(),
+        WAIT,
+        || {
+            store
+                .lock()
+                .unwrap()
+                .incident_by_number(incident)
+                .unwrap()
+                .is_some()
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_case_from_open_to_close_with_an_engine_beside() {
     let rig = Rig::start(Options::new(Mode::Pull), common::seed("cli lifecycle")).await;
@@ -157,20 +180,7 @@ async fn a_case_from_open_to_close_with_an_engine_beside() {
         .await
         .unwrap();
     let store = rig.tool_store();
-    wait_until(
-        "the incident read from ServiceNow",
-        &rig.ctx(),
-        WAIT,
-        || {
-            store
-                .lock()
-                .unwrap()
-                .incident_by_number(&incident)
-                .unwrap()
-                .is_some()
-        },
-    )
-    .await;
+    wait_for_incident(&rig, &store, &incident).await;
 
     let list = cli(&rig, &["case", "list"], None).await.ok();
     assert_eq!(list.stdout, "no cases\n");
@@ -821,20 +831,7 @@ async fn the_commands_against_serve_with_remote() {
         .await
         .unwrap();
     let store = rig.tool_store();
-    wait_until(
-        "the incident read from ServiceNow",
-        &rig.ctx(),
-        WAIT,
-        || {
-            store
-                .lock()
-                .unwrap()
-                .incident_by_number(&incident)
-                .unwrap()
-                .is_some()
-        },
-    )
-    .await;
+    wait_for_incident(&rig, &store, &incident).await;
     let url = server.url();
     let ca = rig.paths.ca.cert.display().to_string();
     let env = [
