@@ -7,16 +7,19 @@ use std::time::Duration;
 
 use casebridge::config;
 use casebridge::console::{
-    CaseDetail, CaseId, CaseSummary, ConsoleLink, EntryStatus, Event, OpenCase, Origin,
-    ParkedMessage, Priority, QuarantineEntry, Request, RequestId, Snapshot,
+    CaseId, CaseSummary, ConsoleLink, EntryStatus, Event, OpenCase, Origin, ParkedMessage,
+    Priority, QuarantineEntry, Request, Snapshot,
 };
 use casebridge::engine::{Engine, StoreKind};
 use casebridge::sim::gsem::{Fault, GsemSim};
 use casebridge::sim::servicenow::{NewIncident, ServiceNowSim};
 use casebridge::sis::{Envelope, State};
 
+#[path = "support/console.rs"]
+mod console;
 #[path = "support/lab.rs"]
 mod lab;
+use console::Console;
 use lab::{Lab, LabOptions};
 
 const AGENT_KEY: &str = "console-local-agent-key";
@@ -65,11 +68,7 @@ impl Rig {
             _sn: sn,
             incident,
             engine,
-            console: Console {
-                link,
-                next: 0,
-                seen: Vec::new(),
-            },
+            console: Console::new(link, WAIT),
         }
     }
 
@@ -164,111 +163,6 @@ impl Rig {
             "{message:?}"
         );
         (case, message)
-    }
-}
-
-struct Console {
-    link: ConsoleLink,
-    next: u64,
-    /// Every event received, for the failure messages.
-    seen: Vec<Event>,
-}
-
-impl Console {
-    fn send(&mut self, request: Request) -> RequestId {
-        self.next += 1;
-        let id = RequestId(self.next);
-        self.link.send(id, request).unwrap();
-        id
-    }
-
-    /// Consumes events until `f` picks one.
-    async fn wait<T>(&mut self, what: &str, mut f: impl FnMut(&Event) -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let event = tokio::time::timeout_at(deadline, self.link.recv())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "no {what} within {WAIT:?}; last events: {:#?}",
-                        &self.seen[self.seen.len().saturating_sub(8)..]
-                    )
-                })
-                .expect("the engine end stopped");
-            let picked = f(&event);
-            self.seen.push(event);
-            if let Some(picked) = picked {
-                return picked;
-            }
-        }
-    }
-
-    /// The answer to `request`: the case it touched, or the refusal.
-    async fn answer(&mut self, request: RequestId) -> Result<Option<CaseId>, String> {
-        self.wait("answer", |e| match e {
-            Event::RequestAccepted { request: r, case } if *r == request => Some(Ok(*case)),
-            Event::RequestFailed { request: r, reason } if *r == request => {
-                Some(Err(reason.clone()))
-            }
-            _ => None,
-        })
-        .await
-    }
-
-    async fn accepted(&mut self, request: RequestId) -> Option<CaseId> {
-        self.answer(request).await.unwrap()
-    }
-
-    async fn refused(&mut self, request: RequestId) -> String {
-        self.answer(request).await.unwrap_err()
-    }
-
-    /// The next change of `case` that `f` accepts.
-    async fn changed(
-        &mut self,
-        case: CaseId,
-        what: &str,
-        mut f: impl FnMut(&CaseSummary) -> bool,
-    ) -> CaseSummary {
-        self.wait(what, |e| match e {
-            Event::CaseChanged(c) if c.id == case && f(c) => Some(c.clone()),
-            _ => None,
-        })
-        .await
-    }
-
-    /// The next non-empty parked list that `f` accepts.
-    async fn parked(
-        &mut self,
-        what: &str,
-        mut f: impl FnMut(&[ParkedMessage]) -> bool,
-    ) -> Vec<ParkedMessage> {
-        self.wait(what, |e| match e {
-            Event::Parked(list) if !list.is_empty() && f(list) => Some(list.clone()),
-            _ => None,
-        })
-        .await
-    }
-
-    /// The next quarantine list that `f` accepts.
-    async fn quarantine(
-        &mut self,
-        what: &str,
-        mut f: impl FnMut(&[QuarantineEntry]) -> bool,
-    ) -> Vec<QuarantineEntry> {
-        self.wait(what, |e| match e {
-            Event::Quarantine(list) if f(list) => Some(list.clone()),
-            _ => None,
-        })
-        .await
-    }
-
-    async fn detail(&mut self, what: &str, mut f: impl FnMut(&CaseDetail) -> bool) -> CaseDetail {
-        self.wait(what, |e| match e {
-            Event::CaseDetail(d) if f(d) => Some((**d).clone()),
-            _ => None,
-        })
-        .await
     }
 }
 

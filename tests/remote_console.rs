@@ -10,9 +10,7 @@ use std::time::Duration;
 use casebridge::config::remote::{self, RemoteSettings, RemoteSource};
 use casebridge::config::{self, Secret, Settings};
 use casebridge::console::remote::{RemoteError, connect};
-use casebridge::console::{
-    CaseId, Connection, ConsoleLink, Event, OpenCase, Origin, Priority, Request, RequestId,
-};
+use casebridge::console::{CaseId, Connection, Event, OpenCase, Origin, Priority, Request};
 use casebridge::engine::{Engine, StoreKind};
 use casebridge::serve::Server;
 use casebridge::sim::gsem::GsemSim;
@@ -22,6 +20,10 @@ use casebridge::sim::servicenow::{NewIncident, ServiceNowSim};
 #[path = "support/lab.rs"]
 mod lab;
 use lab::{Lab, LabOptions, Serve, ServeUser, write_private};
+
+#[path = "support/console.rs"]
+mod console;
+use console::Console;
 
 const AGENT_KEY: &str = "remote-console-agent-key";
 const PASSWORD: &str = "correct horse battery staple";
@@ -104,62 +106,10 @@ async fn start_serve(settings: &Settings) -> Server {
     Server::start(settings, engine).await.unwrap()
 }
 
-struct Console {
-    link: ConsoleLink,
-    next: u64,
-    seen: Vec<Event>,
-}
-
 impl Console {
     async fn connect(remote: &RemoteSettings) -> (Console, tokio::task::JoinHandle<()>) {
         let (link, task) = connect(remote).await.unwrap();
-        (
-            Console {
-                link,
-                next: 0,
-                seen: Vec::new(),
-            },
-            task,
-        )
-    }
-
-    fn send(&mut self, request: Request) -> RequestId {
-        self.next += 1;
-        let id = RequestId(self.next);
-        self.link.send(id, request).unwrap();
-        id
-    }
-
-    /// Consumes events until `f` picks one.
-    async fn wait<T>(&mut self, what: &str, mut f: impl FnMut(&Event) -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let event = tokio::time::timeout_at(deadline, self.link.recv())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "no {what} within {WAIT:?}; last events: {:#?}",
-                        &self.seen[self.seen.len().saturating_sub(8)..]
-                    )
-                })
-                .expect("the remote end stopped");
-            let picked = f(&event);
-            self.seen.push(event);
-            if let Some(picked) = picked {
-                return picked;
-            }
-        }
-    }
-
-    async fn answer(&mut self, request: RequestId) -> Result<Option<CaseId>, String> {
-        self.wait("answer", |e| match e {
-            Event::RequestAccepted { request: r, case } if *r == request => Some(Ok(*case)),
-            Event::RequestFailed { request: r, reason } if *r == request => {
-                Some(Err(reason.clone()))
-            }
-            _ => None,
-        })
-        .await
+        (Console::new(link, WAIT), task)
     }
 
     /// Opens a case on `incident` once serve's sync has read it, and waits
