@@ -19,7 +19,11 @@
 //!   until a frame is drawn that shows what the key asked for; for `Enter`
 //!   that includes the `LoadCase` round trip through the link and the
 //!   engine end reading the case from the store, and only a frame with the
-//!   timeline itself counts, not the loading one;
+//!   timeline itself counts, not the loading one. The case view asks for
+//!   the newest page of the timeline ([`History::FIRST_PAGE`], 200 of the
+//!   busy case's 2,000 entries) and the rest when scrolled up to it, so
+//!   the time of `g` (the whole timeline read and its first entry drawn) is
+//!   printed beside it;
 //! - `rss_mb`: the peak resident set (`VmHWM`) of the measuring process;
 //! - `remote_event_p99_ms`: the 99th percentile, over 500 comments, of the
 //!   time from a comment committed by an in-process `serve` to its event
@@ -40,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use casebridge::config;
-use casebridge::console::{ConsoleLink, Event, Request, RequestId, local};
+use casebridge::console::{ConsoleLink, Event, History, Request, RequestId, local};
 use casebridge::engine::{Engine, StoreKind};
 use casebridge::sim::gsem::{GsemSim, GsemSimConfig};
 use casebridge::sim::pki::{ClientAuth, TestPki, server_config};
@@ -590,6 +594,11 @@ fn timeline_loaded(app: &App) -> bool {
     matches!(app.screen(), Screen::Case(view) if view.detail.is_some())
 }
 
+fn whole_timeline_loaded(app: &App) -> bool {
+    matches!(app.screen(), Screen::Case(view)
+        if view.detail.as_ref().is_some_and(|d| d.older_entries == 0))
+}
+
 fn median_ms(mut samples: Vec<Duration>) -> f64 {
     samples.sort_unstable();
     samples
@@ -721,6 +730,28 @@ fn measure(dir: tempfile::TempDir, path: &Path, scale: Scale) -> anyhow::Result<
         console.draw()?;
     }
 
+    // `g` in the busy case's view, until its first entry is drawn.
+    let mut top = Vec::with_capacity(scale.opens / 4);
+    for i in 0..(scale.opens / 4).max(1) {
+        console.key(KeyCode::Enter)?;
+        console.pump_until(timeline_loaded)?;
+        console.draw()?;
+        let t = Instant::now();
+        console.key(KeyCode::Char('g'))?;
+        console.pump_until(whole_timeline_loaded)?;
+        console.draw()?;
+        top.push(t.elapsed());
+        if i == 0 {
+            let shown = console.screen_text();
+            ensure!(
+                shown.contains("SERVICE REQUEST") && !shown.contains("older entries"),
+                "g did not draw the busy case's first entry:\n{shown}"
+            );
+        }
+        console.key(KeyCode::Esc)?;
+        console.draw()?;
+    }
+
     // The busy case's view, scrolled up a line between frames.
     console.key(KeyCode::Enter)?;
     console.pump_until(timeline_loaded)?;
@@ -734,7 +765,10 @@ fn measure(dir: tempfile::TempDir, path: &Path, scale: Scale) -> anyhow::Result<
         let t = Instant::now();
         console.link.send(
             RequestId(1_000_000 + u64::try_from(i)?),
-            Request::LoadCase { case: busy.0 },
+            Request::LoadCase {
+                case: busy.0,
+                history: History::FIRST_PAGE,
+            },
         )?;
         let detail = loop {
             match console.runtime.block_on(console.link.recv()) {
@@ -781,6 +815,7 @@ fn measure(dir: tempfile::TempDir, path: &Path, scale: Scale) -> anyhow::Result<
     spread("Enter to timeline frame", &enter);
     spread("  of which LoadCase answered (store read + link)", &answer);
     spread("  of which the app taking the detail in", &apply);
+    spread("g to the whole timeline's first entry (not a target)", &top);
     let first_frame_ms = first_frame.as_secs_f64() * 1e3;
     let list_frame_ms = median_ms(list_frames);
     let case_frame_ms = median_ms(case_frames);

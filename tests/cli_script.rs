@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use casebridge::console::{Event, Request, RequestId};
+use casebridge::console::{Event, History, Request, RequestId};
 use casebridge::engine::{Engine, StoreKind};
 use casebridge::sim::servicenow::NewIncident;
 use casebridge::store::prelude::*;
@@ -912,7 +912,13 @@ async fn the_commands_against_serve_with_remote() {
     .await
     .unwrap();
     stream
-        .send(RequestId(1), Request::LoadCase { case: case_id })
+        .send(
+            RequestId(1),
+            Request::LoadCase {
+                case: case_id,
+                history: History::All,
+            },
+        )
         .unwrap();
 
     let commented = run(

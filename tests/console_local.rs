@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use casebridge::config;
 use casebridge::console::{
-    CaseId, CaseSummary, ConsoleLink, EntryStatus, Event, OpenCase, Origin, ParkedMessage,
-    Priority, QuarantineEntry, Request, Snapshot,
+    CaseDetail, CaseId, CaseSummary, ConsoleLink, EntryStatus, Event, History, OpenCase, Origin,
+    ParkedMessage, Priority, QuarantineEntry, Request, Snapshot,
 };
 use casebridge::engine::{Engine, StoreKind};
 use casebridge::sim::gsem::{Fault, GsemSim};
@@ -232,7 +232,10 @@ async fn a_case_from_snapshot_to_closed_through_the_console() {
     assert_eq!(found.short_description, "Slingshot fabric manager down");
     assert_eq!(found.open_cases, 1);
 
-    rig.console.send(Request::LoadCase { case: case.id });
+    rig.console.send(Request::LoadCase {
+        case: case.id,
+        history: History::All,
+    });
     let detail = rig.console.detail("the case", |_| true).await;
     assert_eq!(detail.summary.id, case.id);
     assert_eq!(detail.summary.provider_id, case.provider_id);
@@ -347,6 +350,73 @@ async fn a_case_from_snapshot_to_closed_through_the_console() {
             State::Closed
         )
     );
+    rig.console.send(Request::UnloadCase);
+    rig.engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_timeline_comes_a_page_at_a_time_and_grows_with_new_entries() {
+    let mut rig = Rig::start().await;
+    let case = rig.accepted_case().await.id;
+    // The comments stay pending: only the timeline matters here.
+    rig.gsem.set_fault(Fault::RefuseConnections);
+    let comment = async |rig: &mut Rig, text: &str| {
+        let id = rig.console.send(Request::Comment {
+            case,
+            text: text.into(),
+        });
+        assert_eq!(rig.console.accepted(id).await, Some(case));
+    };
+    for i in 0..5 {
+        comment(&mut rig, &format!("note {i}")).await;
+    }
+    let ids = |d: &CaseDetail| d.timeline.iter().map(|e| e.id).collect::<Vec<_>>();
+    let has = |d: &CaseDetail, text: &str| d.timeline.iter().any(|e| e.text == text);
+
+    rig.console.send(Request::LoadCase {
+        case,
+        history: History::All,
+    });
+    let all = rig
+        .console
+        .detail("the whole timeline", |d| has(d, "note 4"))
+        .await;
+    assert_eq!(all.older_entries, 0);
+    let total = all.timeline.len();
+    assert!(total > 5, "{:?}", ids(&all));
+
+    rig.console.send(Request::LoadCase {
+        case,
+        history: History::Newest(3),
+    });
+    let page = rig
+        .console
+        .detail("the newest page", |d| d.older_entries > 0)
+        .await;
+    assert_eq!(ids(&page), ids(&all)[total - 3..]);
+    assert_eq!(page.older_entries, u32::try_from(total - 3).unwrap());
+
+    // An entry that arrives joins the page; none drops out of it.
+    comment(&mut rig, "note 5").await;
+    let grown = rig
+        .console
+        .detail("the page with the new entry", |d| has(d, "note 5"))
+        .await;
+    assert_eq!(grown.timeline.len(), 4);
+    assert_eq!(grown.older_entries, page.older_entries);
+    assert_eq!(ids(&grown)[..3], ids(&page)[..]);
+
+    // A page more than the case has brings all of it.
+    rig.console.send(Request::LoadCase {
+        case,
+        history: History::Newest(4 + History::PAGE),
+    });
+    let whole = rig
+        .console
+        .detail("the rest of the timeline", |d| d.older_entries == 0)
+        .await;
+    assert_eq!(ids(&whole)[..total], ids(&all)[..]);
+    assert_eq!(ids(&whole)[total..], ids(&grown)[3..]);
     rig.console.send(Request::UnloadCase);
     rig.engine.stop().await;
 }
@@ -566,7 +636,10 @@ async fn quarantined_messages_are_replayed_and_discarded_through_the_console() {
             l.iter().all(|q| q.id != early.id)
         })
         .await;
-    rig.console.send(Request::LoadCase { case: case.id });
+    rig.console.send(Request::LoadCase {
+        case: case.id,
+        history: History::All,
+    });
     let detail = rig
         .console
         .detail("the note on the case", |d| {

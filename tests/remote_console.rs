@@ -10,7 +10,9 @@ use std::time::Duration;
 use casebridge::config::remote::{self, RemoteSettings, RemoteSource};
 use casebridge::config::{self, Secret, Settings};
 use casebridge::console::remote::{RemoteError, connect};
-use casebridge::console::{CaseId, Connection, Event, OpenCase, Origin, Priority, Request};
+use casebridge::console::{
+    CaseId, Connection, Event, History, OpenCase, Origin, Priority, Request,
+};
 use casebridge::engine::{Engine, StoreKind};
 use casebridge::serve::Server;
 use casebridge::sim::gsem::GsemSim;
@@ -172,7 +174,10 @@ async fn a_remote_console_gets_a_snapshot_and_its_comment_appears() {
     assert!(!snapshot.health.demo);
 
     let case = console.acknowledged_case(&rig.incident).await;
-    console.send(Request::LoadCase { case });
+    console.send(Request::LoadCase {
+        case,
+        history: History::All,
+    });
     let text = "rebooted oss12\nlnet up again";
     let comment = console.send(Request::Comment {
         case,
@@ -270,7 +275,10 @@ async fn serve_stopped_and_restarted_is_lost_then_connected_with_a_fresh_snapsho
         })
         .await;
     let case = console.acknowledged_case(&rig.incident).await;
-    let load = console.send(Request::LoadCase { case });
+    let load = console.send(Request::LoadCase {
+        case,
+        history: History::All,
+    });
     console
         .wait("the open case", |e| match e {
             Event::CaseDetail(d) if d.summary.id == case => Some(()),

@@ -16,8 +16,8 @@ use casebridge::console::wire::{
     SESSION_PATH, SessionGranted,
 };
 use casebridge::console::{
-    CaseDetail, CaseId, CaseSummary, EntryStatus, Event, OpenCase, Origin, Priority, Request,
-    RequestId,
+    CaseDetail, CaseId, CaseSummary, EntryStatus, Event, History, OpenCase, Origin, Priority,
+    Request, RequestId,
 };
 use casebridge::engine::{Engine, StoreKind};
 use casebridge::serve::Server;
@@ -559,10 +559,17 @@ async fn two_sessions_see_each_others_comment_and_the_metrics_count_it() {
         .await;
 
     assert_eq!(
-        rig.send(&bob.token, 1, Request::LoadCase { case })
-            .await
-            .status()
-            .as_u16(),
+        rig.send(
+            &bob.token,
+            1,
+            Request::LoadCase {
+                case,
+                history: History::All,
+            }
+        )
+        .await
+        .status()
+        .as_u16(),
         202
     );
     bob_events

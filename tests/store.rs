@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use casebridge::store::prelude::*;
 use casebridge::store::{
-    CaseFilter, IncidentChange, IncidentRow, Insert, JournalState, NewCase, NewJournal,
-    NewQuarantine, NewSystem, Origin, OutboxState, OutboxStats, PartUpdate, QuarantineState, Role,
-    SCHEMA_VERSION, Store, StoreError, TaskUpdate, Via, create_at_version,
+    CaseFilter, IncidentChange, IncidentRow, Insert, JournalPosition, JournalState,
+    NOT_UNDERSTOOD_KIND, NewCase, NewJournal, NewQuarantine, NewSystem, Origin, OutboxState,
+    OutboxStats, PartUpdate, QuarantineState, Role, SCHEMA_VERSION, Store, StoreError, TaskUpdate,
+    Via, create_at_version,
 };
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -64,7 +65,7 @@ fn open_creates_the_store_and_its_directory_at_the_current_version() {
     drop(store);
     assert!(path.is_file());
     assert_eq!(user_version(&path), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
 
     let conn = rusqlite::Connection::open(&path).unwrap();
     let mode: String = conn
@@ -581,6 +582,98 @@ fn journal_entries_are_unique_per_origin_and_remote_id() {
             .unwrap()
             .id,
         first.id()
+    );
+}
+
+#[test]
+fn a_timeline_is_read_from_the_start_of_its_newest_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tool(&db(&dir));
+    let case = store.create_case(&new_case("INC0001"), T0).unwrap();
+    let other = store.create_case(&new_case("INC0002"), T0).unwrap();
+    assert_eq!(store.journal_newest_start(case.id, 3).unwrap(), None);
+    // Event times 10, 20, 20, 20, 30 (ties in insertion order), a late entry
+    // with an older time inserted last, and the other case's entries
+    // between them.
+    let mut ids = Vec::new();
+    for (i, at) in [20, 10, 20, 30, 20, 5].into_iter().enumerate() {
+        let mut entry = note(case.id, Origin::Local, None, &format!("entry {i}"));
+        entry.event_at = T0 + at;
+        ids.push(store.journal_insert(&entry, T0).unwrap().id());
+        let mut theirs = note(other.id, Origin::Local, None, "theirs");
+        theirs.event_at = T0 + at;
+        store.journal_insert(&theirs, T0).unwrap();
+    }
+    let texts = |from: Option<JournalPosition>| {
+        store
+            .journal_for_case_from(case.id, from)
+            .unwrap()
+            .into_iter()
+            .map(|j| j.entry.text)
+            .collect::<Vec<_>>()
+    };
+    let whole = texts(None);
+    assert_eq!(
+        whole,
+        [
+            "entry 5", "entry 1", "entry 0", "entry 2", "entry 4", "entry 3"
+        ]
+    );
+
+    let start = store.journal_newest_start(case.id, 3).unwrap().unwrap();
+    assert_eq!(
+        start,
+        JournalPosition {
+            event_at: T0 + 20,
+            id: ids[2]
+        }
+    );
+    assert_eq!(texts(Some(start)), whole[3..]);
+    assert_eq!(store.journal_count_before(case.id, start).unwrap(), 3);
+    // Asking for none still starts at the newest.
+    let newest = store.journal_newest_start(case.id, 0).unwrap().unwrap();
+    assert_eq!(texts(Some(newest)), ["entry 3"]);
+    assert_eq!(store.journal_count_before(case.id, newest).unwrap(), 5);
+    // As many as the case has, or more: the timeline starts at its first.
+    assert_eq!(store.journal_newest_start(case.id, 6).unwrap(), None);
+    assert_eq!(store.journal_newest_start(case.id, 7).unwrap(), None);
+    assert_eq!(store.journal_for_case(case.id).unwrap().len(), 6);
+}
+
+#[test]
+fn updates_not_understood_are_counted_from_their_own_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tool(&db(&dir));
+    let case = store.create_case(&new_case("INC0001"), T0).unwrap();
+    let other = store.create_case(&new_case("INC0002"), T0).unwrap();
+    for (case_id, kind) in [
+        (case.id, NOT_UNDERSTOOD_KIND),
+        (case.id, "note"),
+        (case.id, NOT_UNDERSTOOD_KIND),
+        (other.id, NOT_UNDERSTOOD_KIND),
+    ] {
+        let mut entry = note(case_id, Origin::Hpe, None, "PART ORDER ??");
+        entry.kind = kind.to_owned();
+        store.journal_insert(&entry, T0).unwrap();
+    }
+    assert_eq!(store.journal_not_understood_count(case.id).unwrap(), 2);
+    assert_eq!(store.journal_not_understood_count(other.id).unwrap(), 1);
+    // The count reads the partial index, whose condition names the kind.
+    let plan: Vec<String> = rusqlite::Connection::open(db(&dir))
+        .unwrap()
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM journal
+             WHERE case_id = 1 AND kind = '{NOT_UNDERSTOOD_KIND}'"
+        ))
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("journal_not_understood")),
+        "{plan:?}"
     );
 }
 

@@ -4,8 +4,8 @@
 
 use casebridge::console::rules::CloseKind;
 use casebridge::console::{
-    CaseFlags, CaseSummary, Event, Health, IncidentSummary, OpenCase, ParkedMessage, Priority,
-    Request, RequestId, Snapshot, SyncMode, SystemChoice,
+    CaseFlags, CaseSummary, Event, Health, History, IncidentSummary, OpenCase, ParkedMessage,
+    Priority, Request, RequestId, Snapshot, SyncMode, SystemChoice,
 };
 use casebridge::tui::clock::Zone;
 use casebridge::tui::dialogs::{Dialog, TextPurpose};
@@ -299,7 +299,13 @@ fn enter_opens_the_case_and_asks_the_engine() {
     assert!(matches!(app.screen(), Screen::Case(v) if v.case == 1 && v.detail.is_none()));
     assert_eq!(
         app.take_requests(),
-        vec![(RequestId(1), Request::LoadCase { case: 1 })]
+        vec![(
+            RequestId(1),
+            Request::LoadCase {
+                case: 1,
+                history: History::FIRST_PAGE,
+            }
+        )]
     );
     press(&mut app, KeyCode::Esc);
     assert!(matches!(app.screen(), Screen::List));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use casebridge::config::{self, remote};
-use casebridge::console::{ConsoleLink, Event, OpenCase, Priority, Request, RequestId};
+use casebridge::console::{ConsoleLink, Event, History, OpenCase, Priority, Request, RequestId};
 use casebridge::engine::{Engine, StoreKind};
 use casebridge::serve::Server;
 use chrono::Utc;
@@ -95,7 +95,10 @@ async fn latencies(comments: usize) -> anyhow::Result<Vec<Duration>> {
     let mut console = Watcher::start(link);
 
     let case = console.accepted_case(&backends.incident).await?;
-    console.send(Request::LoadCase { case });
+    console.send(Request::LoadCase {
+        case,
+        history: History::All,
+    });
     let actions = server.engine().actions().clone();
     let mut samples = Vec::with_capacity(comments);
     for i in 0..comments {

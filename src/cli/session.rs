@@ -13,8 +13,8 @@ use crate::config::Settings;
 use crate::config::remote::RemoteSettings;
 use crate::console::local::{self, EngineEnd};
 use crate::console::{
-    CaseDetail, CaseId, Connection, ConsoleLink, Event, IncidentSummary, LinkClosed, Request,
-    RequestId, Snapshot,
+    CaseDetail, CaseId, Connection, ConsoleLink, Event, History, IncidentSummary, LinkClosed,
+    Request, RequestId, Snapshot,
 };
 
 /// Where the engine is.
@@ -112,7 +112,10 @@ impl Session {
 
     /// The detail of a case the snapshot listed.
     pub(crate) async fn detail(&mut self, case: CaseId) -> Result<CaseDetail, ScriptError> {
-        self.send(Request::LoadCase { case })?;
+        self.send(Request::LoadCase {
+            case,
+            history: History::All,
+        })?;
         self.wait("the case's detail", |event| match event {
             Event::CaseDetail(detail) if detail.summary.id == case => Some(Ok(*detail)),
             _ => None,

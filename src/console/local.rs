@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::link::EngineLink;
-use super::protocol::{Event, OpenCase, Request, RequestId, Snapshot};
+use super::protocol::{Event, History, OpenCase, Request, RequestId, Snapshot};
 use super::types::{
     CaseDetail, CaseFlags, CaseId, CaseSummary, EntryStatus, Health, IncidentSummary, Origin,
     ParkedMessage, PartView, Priority, QuarantineEntry, RecordEvent, SyncMode, SystemChoice,
@@ -40,11 +40,10 @@ use crate::gsem::shared::{SharedStore, from_ms, now_ms, with_store};
 use crate::sis::{self, Person, Requester, TransactionName};
 use crate::store::prelude::*;
 use crate::store::{
-    Access, CaseRow, InboxState, JournalRow, JournalState, NewCase, NewJournal, OutboxRow,
-    OutboxState, QuarantineRow, QuarantineState, Store, StoreError, Via,
+    Access, CaseRow, InboxState, JournalPosition, JournalRow, JournalState, NewCase, NewJournal,
+    OutboxRow, OutboxState, QuarantineRow, QuarantineState, Store, StoreError, Via,
 };
 use crate::sync::health::ServiceNowHealth;
-use crate::updates::NOT_UNDERSTOOD_KIND;
 
 /// How often the store is checked for changes made by other processes (the
 /// CLI beside `serve`, another console). Commits made through the engine's
@@ -469,7 +468,7 @@ impl Local {
     /// Answers one request; false once the console has gone.
     async fn handle(&mut self, id: RequestId, request: Request) -> bool {
         let answer = match request {
-            Request::LoadCase { case } => return self.load(case).await,
+            Request::LoadCase { case, history } => return self.load(case, history).await,
             Request::UnloadCase => {
                 Self::lock(&self.watcher).loaded = None;
                 return true;
@@ -553,12 +552,16 @@ impl Local {
         with_store(&self.store, f).await
     }
 
-    async fn load(&mut self, case: CaseId) -> bool {
+    async fn load(&mut self, case: CaseId, history: History) -> bool {
         let watcher = Arc::clone(&self.watcher);
         let context = Arc::clone(&self.context);
         let loaded = with_store(&self.store, move |s| {
+            let from = match history {
+                History::Newest(entries) => s.journal_newest_start(case, entries)?,
+                History::All => None,
+            };
             let mut w = Self::lock(&watcher);
-            w.loaded = Some(case);
+            w.loaded = Some(Loaded { case, from });
             w.last_detail = None;
             w.refresh_detail(s, &context, now_ms())
         })
@@ -698,6 +701,15 @@ struct Changes {
     quarantine: Option<Vec<QuarantineEntry>>,
 }
 
+/// The case on the console's screen, and where its timeline starts (`None`:
+/// at the case's first entry). The start stays put while the case is open,
+/// so entries that arrive are added and none drops off.
+#[derive(Debug, Clone, Copy)]
+struct Loaded {
+    case: CaseId,
+    from: Option<JournalPosition>,
+}
+
 /// What the console was last told, to send only differences.
 #[derive(Debug, Default)]
 struct Watcher {
@@ -715,7 +727,7 @@ struct Watcher {
     deadlines: HashMap<CaseId, i64>,
     systems: HashMap<i64, String>,
     counts: Counts,
-    loaded: Option<CaseId>,
+    loaded: Option<Loaded>,
     last_detail: Option<CaseDetail>,
     replays: Vec<Replay>,
 }
@@ -797,7 +809,7 @@ impl Watcher {
         // Touched: the store changed for the case (or it turned overdue),
         // so its summary is sent without comparing it to the last one.
         changes.cases = self.summarize(c, context, Some(&ids), now)?;
-        if self.loaded.is_some_and(|id| touched.contains(&id)) {
+        if self.loaded.is_some_and(|l| touched.contains(&l.case)) {
             changes.detail = self.refresh_detail(s, context, now)?;
         }
         Ok(changes)
@@ -971,7 +983,7 @@ impl Watcher {
         context: &Context,
         now: i64,
     ) -> Result<Option<CaseDetail>, StoreError> {
-        let Some(id) = self.loaded else {
+        let Some(Loaded { case: id, from }) = self.loaded else {
             return Ok(None);
         };
         let detail = s.read(|s| {
@@ -981,7 +993,7 @@ impl Watcher {
             let Some(summary) = self.summarize(s.conn(), context, Some(&[id]), now)?.pop() else {
                 return Ok(None);
             };
-            detail(s, summary, row).map(Some)
+            detail(s, summary, row, from).map(Some)
         })?;
         let Some(detail) = detail else {
             return Ok(None);
@@ -1001,8 +1013,9 @@ fn data_version(c: &Connection) -> Result<i64, StoreError> {
 // The queries below read columns the store's operations do not offer in
 // bulk (change marks, per-case counts); they only read.
 
+/// Every case's `updated_at`, read from the covering index `cases_updated`.
 fn case_updates(c: &Connection) -> Result<HashMap<i64, i64>, StoreError> {
-    let mut stmt = c.prepare("SELECT id, updated_at FROM cases")?;
+    let mut stmt = c.prepare_cached("SELECT id, updated_at FROM cases")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -1192,17 +1205,23 @@ fn quarantine(s: &Store) -> Result<Vec<QuarantineEntry>, StoreError> {
         .collect())
 }
 
-fn detail(s: &Store, summary: CaseSummary, row: CaseRow) -> Result<CaseDetail, StoreError> {
+fn detail(
+    s: &Store,
+    summary: CaseSummary,
+    row: CaseRow,
+    from: Option<JournalPosition>,
+) -> Result<CaseDetail, StoreError> {
     let outbox: HashMap<i64, OutboxRow> = s
         .outbox_for_case(row.id)?
         .into_iter()
         .map(|m| (m.seq, m))
         .collect();
-    let journal = s.journal_for_case(row.id)?;
-    let unparsed = journal
-        .iter()
-        .filter(|j| j.entry.kind == NOT_UNDERSTOOD_KIND)
-        .count();
+    let journal = s.journal_for_case_from(row.id, from)?;
+    let older_entries = match from {
+        Some(from) => s.journal_count_before(row.id, from)?,
+        None => 0,
+    };
+    let unparsed_updates = s.journal_not_understood_count(row.id)?;
     let inbound = inbound_raw(s.conn(), &journal)?;
     let timeline = journal
         .into_iter()
@@ -1250,7 +1269,8 @@ fn detail(s: &Store, summary: CaseSummary, row: CaseRow) -> Result<CaseDetail, S
         timeline,
         tasks,
         parts,
-        unparsed_updates: u32::try_from(unparsed).unwrap_or(u32::MAX),
+        older_entries,
+        unparsed_updates,
     })
 }
 

@@ -12,7 +12,7 @@ mod types;
 pub mod wire;
 
 pub use link::{ConsoleLink, EngineLink, LinkClosed};
-pub use protocol::{Connection, Event, OpenCase, Request, RequestId, Snapshot};
+pub use protocol::{Connection, Event, History, OpenCase, Request, RequestId, Snapshot};
 pub use types::{
     CaseDetail, CaseFlags, CaseId, CaseSummary, EntryStatus, Health, IncidentSummary, Origin,
     ParkedMessage, PartView, Priority, QuarantineEntry, RecordEvent, SyncMode, SystemChoice,

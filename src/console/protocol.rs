@@ -24,15 +24,39 @@ pub struct OpenCase {
     pub description: String,
 }
 
+/// How much of a case's timeline [`Request::LoadCase`] asks for.
+///
+/// A case's history can run to thousands of entries, and reading them all
+/// costs about a microsecond and a half each, so the case view opens on the
+/// newest ones and asks for more when the operator scrolls up to them. The
+/// timeline stays open at its start: entries that arrive later are added to
+/// it, never pushing the oldest out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "entries", rename_all = "snake_case")]
+pub enum History {
+    /// The newest entries, this many (all of them if the case has fewer).
+    Newest(u32),
+    All,
+}
+
+impl History {
+    /// What the case view asks for first, and adds each time it reaches the
+    /// oldest entry it has: some twenty screens of a busy case.
+    pub const PAGE: u32 = 200;
+    /// The first look at a case.
+    pub const FIRST_PAGE: History = History::Newest(History::PAGE);
+}
+
 /// An operation the console asks of the engine. Nothing here is awaited:
 /// the answer comes back as an [`Event`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum Request {
     /// Send the case's [`CaseDetail`] (and again whenever it changes while
-    /// it is the case on screen).
+    /// it is the case on screen), its timeline as far back as `history`.
     LoadCase {
         case: CaseId,
+        history: History,
     },
     /// The case view was left: stop sending its detail.
     UnloadCase,

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::link::{ConsoleLink, EngineLink};
-use super::protocol::{Connection, Event, Request, RequestId};
+use super::protocol::{Connection, Event, History, Request, RequestId};
 use super::types::CaseId;
 use super::wire::{
     ApiError, EVENTS_PATH, KEEPALIVE_SECS, REQUESTS_PATH, RequestEnvelope, SESSION_PATH,
@@ -517,9 +517,9 @@ struct Relay {
     /// Sessions serve refused a request of, and why.
     trouble: mpsc::UnboundedReceiver<(Arc<str>, String)>,
     token: Arc<str>,
-    /// The case whose detail the console follows, and the request that
-    /// asked for it, so a reconnection can ask again.
-    open_case: Option<(RequestId, CaseId)>,
+    /// The case whose detail the console follows, the request that asked
+    /// for it and how much history, so a reconnection can ask again.
+    open_case: Option<(RequestId, CaseId, History)>,
 }
 
 impl Relay {
@@ -558,7 +558,7 @@ impl Relay {
 
     fn note(&mut self, id: RequestId, request: &Request) {
         match request {
-            Request::LoadCase { case } => self.open_case = Some((id, *case)),
+            Request::LoadCase { case, history } => self.open_case = Some((id, *case, *history)),
             Request::UnloadCase => self.open_case = None,
             _ => {}
         }
@@ -627,10 +627,10 @@ impl Relay {
                     self.emit(Event::Connection(Connection::Connected {
                         to: self.serve.name.clone(),
                     }));
-                    if let Some((id, case)) = self.open_case {
+                    if let Some((id, case, history)) = self.open_case {
                         let again = Outgoing {
                             id,
-                            request: Request::LoadCase { case },
+                            request: Request::LoadCase { case, history },
                             token: Arc::clone(&self.token),
                         };
                         // The sender outlives this loop, so this cannot fail.

@@ -198,8 +198,12 @@ pub struct CaseDetail {
     pub summary: CaseSummary,
     pub title: String,
     pub description: String,
-    /// Oldest first.
+    /// Oldest first: the entries the [`super::History`] asked for, and every
+    /// one since.
     pub timeline: Vec<TimelineEntry>,
+    /// Entries older than the first of `timeline`, not sent: a
+    /// [`super::Request::LoadCase`] asking for more history brings them.
+    pub older_entries: u32,
     pub tasks: Vec<TaskView>,
     pub parts: Vec<PartView>,
     /// Programmatic updates the rules could not parse (kept as notes).

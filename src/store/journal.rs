@@ -56,6 +56,28 @@ pub struct JournalRow {
     pub entry: NewJournal,
 }
 
+/// Journal kind of one update that was not understood: counting these gives
+/// the operator "3 updates not understood", and each one reads as its text.
+/// Migration 0004's partial index `journal_not_understood` names this value:
+/// they change together.
+pub const NOT_UNDERSTOOD_KIND: &str = "update_not_understood";
+
+/// Where an entry stands in its case's timeline, which is ordered by event
+/// time, ties in insertion order (the `journal_case` index's order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct JournalPosition {
+    pub event_at: i64,
+    pub id: i64,
+}
+
+impl JournalPosition {
+    /// Before every entry.
+    const START: JournalPosition = JournalPosition {
+        event_at: i64::MIN,
+        id: i64::MIN,
+    };
+}
+
 const JOURNAL_COLUMNS: &str =
     "id, case_id, origin, kind, author, text, event_at, remote_id, state, outbox_seq, created_at";
 
@@ -122,12 +144,94 @@ pub trait JournalOps: Access {
 
     /// A case's journal in event order (ties in insertion order).
     fn journal_for_case(&self, case_id: i64) -> Result<Vec<JournalRow>, StoreError> {
+        self.journal_for_case_from(case_id, None)
+    }
+
+    /// A case's journal in event order from `from` on (the whole of it with
+    /// `None`).
+    fn journal_for_case_from(
+        &self,
+        case_id: i64,
+        from: Option<JournalPosition>,
+    ) -> Result<Vec<JournalRow>, StoreError> {
+        let from = from.unwrap_or(JournalPosition::START);
         let sql = format!(
-            "SELECT {JOURNAL_COLUMNS} FROM journal WHERE case_id = ?1 ORDER BY event_at, id"
+            "SELECT {JOURNAL_COLUMNS} FROM journal
+             WHERE case_id = ?1 AND (event_at, id) >= (?2, ?3)
+             ORDER BY event_at, id"
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map([case_id], journal_row)?;
+        let rows = stmt.query_map(params![case_id, from.event_at, from.id], journal_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Where the newest `entries` entries of a case start (the newest one
+    /// at least): the position of the oldest of them, or `None` when the
+    /// case has no more than that.
+    /// Read from the `journal_case` index alone.
+    fn journal_newest_start(
+        &self,
+        case_id: i64,
+        entries: u32,
+    ) -> Result<Option<JournalPosition>, StoreError> {
+        // Asking for none still shows the newest: a timeline has a start.
+        let skip = entries.max(1) - 1;
+        let start = self
+            .conn()
+            .prepare_cached(
+                "SELECT event_at, id FROM journal WHERE case_id = ?1
+                 ORDER BY event_at DESC, id DESC LIMIT 1 OFFSET ?2",
+            )?
+            .query_row(params![case_id, skip], |r| {
+                Ok(JournalPosition {
+                    event_at: r.get(0)?,
+                    id: r.get(1)?,
+                })
+            })
+            .optional()?;
+        let Some(start) = start else {
+            return Ok(None);
+        };
+        // With exactly `entries` entries the first is the start: no older one
+        // is left out, so say so as for fewer.
+        let older: bool = self
+            .conn()
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM journal
+                               WHERE case_id = ?1 AND (event_at, id) < (?2, ?3))",
+            )?
+            .query_row(params![case_id, start.event_at, start.id], |r| r.get(0))?;
+        Ok(older.then_some(start))
+    }
+
+    /// How many entries of a case come before `position` (index only).
+    fn journal_count_before(
+        &self,
+        case_id: i64,
+        position: JournalPosition,
+    ) -> Result<u32, StoreError> {
+        let count: i64 = self
+            .conn()
+            .prepare_cached(
+                "SELECT COUNT(*) FROM journal WHERE case_id = ?1 AND (event_at, id) < (?2, ?3)",
+            )?
+            .query_row(params![case_id, position.event_at, position.id], |r| {
+                r.get(0)
+            })?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    /// How many of a case's entries are updates the rules did not
+    /// understand (from the partial index `journal_not_understood`).
+    fn journal_not_understood_count(&self, case_id: i64) -> Result<u32, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM journal WHERE case_id = ?1 AND kind = '{NOT_UNDERSTOOD_KIND}'"
+        );
+        let count: i64 = self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row([case_id], |r| r.get(0))?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
     fn journal_by_remote_id(

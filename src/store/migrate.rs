@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_core.sql"),
     include_str!("migrations/0002_records_audit.sql"),
     include_str!("migrations/0003_console_indexes.sql"),
+    include_str!("migrations/0004_console_reads.sql"),
 ];
 
 /// The schema version this build writes and understands.

@@ -81,7 +81,9 @@ pub use inbox::{
     InboxOps, InboxRow, InboxState, NewQuarantine, QuarantineInsert, QuarantineRow,
     QuarantineState, Via,
 };
-pub use journal::{JournalOps, JournalRow, JournalState, NewJournal, Origin};
+pub use journal::{
+    JournalOps, JournalPosition, JournalRow, JournalState, NOT_UNDERSTOOD_KIND, NewJournal, Origin,
+};
 pub use meta::{MetaOps, RESERVED_META_KEYS};
 pub use migrate::SCHEMA_VERSION;
 pub use outbox::{OutboxOps, OutboxRow, OutboxState, OutboxStats};

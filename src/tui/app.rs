@@ -20,8 +20,8 @@ use super::parked::{ParkedView, Tab};
 use super::theme::Theme;
 use crate::console::rules::{self, CloseKind};
 use crate::console::{
-    CaseSummary, Connection, Event, Health, IncidentSummary, OpenCase, ParkedMessage, Priority,
-    QuarantineEntry, Request, RequestId, SystemChoice,
+    CaseSummary, Connection, Event, Health, History, IncidentSummary, OpenCase, ParkedMessage,
+    Priority, QuarantineEntry, Request, RequestId, SystemChoice,
 };
 
 /// How the console looks and which keys it answers to.
@@ -485,15 +485,31 @@ impl App {
         let list_height = self.list_height();
         let timeline_height = self.timeline_height();
         let parked_len = self.parked_len();
-        match &mut self.screen {
-            Screen::List => self.list.move_by(delta, list_height),
+        let more = match &mut self.screen {
+            Screen::List => {
+                self.list.move_by(delta, list_height);
+                None
+            }
             Screen::Case(view) => match (view.pane, command) {
                 (Pane::Timeline, Command::Top) => view.scroll_top(),
-                (Pane::Timeline, Command::Bottom) => view.scroll_bottom(),
+                (Pane::Timeline, Command::Bottom) => {
+                    view.scroll_bottom();
+                    None
+                }
                 (Pane::Timeline, _) => view.scroll_by(delta, timeline_height),
-                _ => view.move_selection(delta),
-            },
-            Screen::Parked(view) => view.move_by(delta, parked_len),
+                _ => {
+                    view.move_selection(delta);
+                    None
+                }
+            }
+            .map(|history| (view.case, history)),
+            Screen::Parked(view) => {
+                view.move_by(delta, parked_len);
+                None
+            }
+        };
+        if let Some((case, history)) = more {
+            self.send(Request::LoadCase { case, history }, None);
         }
     }
 
@@ -523,7 +539,8 @@ impl App {
             Command::ShowCase => {
                 if let Some(case) = self.list.selected().map(|c| c.id) {
                     self.screen = Screen::Case(Box::new(CaseView::new(case)));
-                    self.send(Request::LoadCase { case }, None);
+                    let history = History::FIRST_PAGE;
+                    self.send(Request::LoadCase { case, history }, None);
                 }
             }
             Command::Filter => {

@@ -3,6 +3,9 @@
 //! entry at a time, the first time a frame or a scroll reaches it, and kept
 //! until the detail or the width changes: a case with thousands of entries
 //! costs a screenful of wrapping, not all of it, when it opens or refreshes.
+//! Nor is all of it read: the view opens on the newest page of entries
+//! ([`History::FIRST_PAGE`]) and asks for a page more when the operator
+//! scrolls up to the oldest one it has (`g` asks for the whole timeline).
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -18,7 +21,8 @@ use super::clock::Zone;
 use super::text::{fit, wrap};
 use super::theme::Theme;
 use crate::console::{
-    CaseDetail, CaseId, CaseSummary, EntryStatus, Origin, RecordEvent, TimelineEntry, state_words,
+    CaseDetail, CaseId, CaseSummary, EntryStatus, History, Origin, RecordEvent, TimelineEntry,
+    state_words,
 };
 
 /// Below this width the panes become tabs.
@@ -137,6 +141,11 @@ pub struct CaseView {
     scroll: Anchor,
     /// Follow the newest entry until the operator scrolls up.
     follow: bool,
+    /// The older entries asked for, until they come.
+    history_asked: Option<History>,
+    /// `g` asked for the whole timeline: its first entry is to start the
+    /// view once it comes.
+    top_when_loaded: bool,
     pub tasks: PaneState,
     pub parts: PaneState,
 }
@@ -200,6 +209,8 @@ impl CaseView {
             wrapped: Wrapped::default(),
             scroll: Anchor::default(),
             follow: true,
+            history_asked: None,
+            top_when_loaded: false,
             tasks: PaneState::default(),
             parts: PaneState::default(),
         }
@@ -212,6 +223,25 @@ impl CaseView {
         zone: &Zone,
         width: usize,
     ) {
+        let older_before = self.detail.as_ref().map(|d| d.older_entries);
+        // Scrolled up, the view stays on the entry it showed, wherever
+        // older entries or a late one put it in the new timeline.
+        let shown = self
+            .detail
+            .as_ref()
+            .filter(|_| !self.follow)
+            .and_then(|d| d.timeline.get(self.scroll.entry))
+            .map(|e| e.id);
+        if let Some(at) = shown.and_then(|id| detail.timeline.iter().position(|e| e.id == id)) {
+            self.scroll.entry = at;
+        }
+        // A refresh of the same page is not the older entries asked for.
+        if older_before.is_none_or(|before| detail.older_entries < before) {
+            self.history_asked = None;
+        }
+        if detail.older_entries == 0 && std::mem::take(&mut self.top_when_loaded) {
+            self.scroll = Anchor::default();
+        }
         self.detail = Some(detail);
         self.rewrap(theme, zone, width);
         self.tasks.selected = self
@@ -343,16 +373,44 @@ impl CaseView {
         }
     }
 
-    pub fn scroll_by(&mut self, delta: isize, height: usize) {
+    /// Scrolls `delta` lines; returns the history to ask for when that
+    /// reached the oldest entry the view has and older ones are left.
+    pub fn scroll_by(&mut self, delta: isize, height: usize) -> Option<History> {
         let bottom = self.bottom(height);
         let top = self.step(self.top(height), delta, bottom);
         self.scroll = top;
         self.follow = top == bottom;
+        if top != Anchor::default() || !self.has_older() || self.history_asked.is_some() {
+            return None;
+        }
+        let page = History::Newest(
+            u32::try_from(self.entry_count())
+                .unwrap_or(u32::MAX)
+                .saturating_add(History::PAGE),
+        );
+        self.history_asked = Some(page);
+        Some(page)
     }
 
-    pub fn scroll_top(&mut self) {
+    /// Goes to the first entry; returns the history to ask for when the
+    /// view does not have it yet.
+    pub fn scroll_top(&mut self) -> Option<History> {
         self.scroll = Anchor::default();
         self.follow = self.entry_count() == 0;
+        if !self.has_older() {
+            return None;
+        }
+        self.top_when_loaded = true;
+        if self.history_asked == Some(History::All) {
+            return None;
+        }
+        self.history_asked = Some(History::All);
+        Some(History::All)
+    }
+
+    /// Whether the case has entries older than the oldest the view has.
+    fn has_older(&self) -> bool {
+        self.detail.as_ref().is_some_and(|d| d.older_entries > 0)
     }
 
     pub fn scroll_bottom(&mut self) {
@@ -593,7 +651,8 @@ impl CaseView {
     }
 
     fn render_timeline(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
-        let count = self.detail.as_ref().map_or(0, |d| d.timeline.len());
+        let older = self.detail.as_ref().map_or(0, |d| d.older_entries);
+        let count = self.entry_count() + usize::try_from(older).unwrap_or(usize::MAX);
         let mut title = format!("Timeline ({count})");
         if let Some(d) = &self.detail
             && d.unparsed_updates > 0
@@ -617,6 +676,17 @@ impl CaseView {
         let height = usize::from(inner.height);
         let top = self.top(height);
         let mut lines: Vec<Line> = Vec::with_capacity(height);
+        if older > 0 && top == Anchor::default() {
+            let what = if self.history_asked.is_some() {
+                "loading them…"
+            } else {
+                "k or g reads them"
+            };
+            lines.push(Line::styled(
+                format!("↑ {older} older entries: {what}"),
+                theme.pending(),
+            ));
+        }
         for entry in top.entry..self.entry_count() {
             let skip = if entry == top.entry { top.line } else { 0 };
             let wrapped = self.entry_lines(entry);
@@ -639,28 +709,31 @@ impl CaseView {
         frame.render_widget(Paragraph::new(lines), inner);
     }
 
+    /// Draws the rows that fit, `line` making each (only those: a case
+    /// can have hundreds of part orders).
     fn render_rows(
-        &self,
         frame: &mut Frame,
         area: Rect,
-        lines: Vec<Line<'static>>,
+        rows: &[PaneRow],
+        line: impl Fn(PaneRow) -> Option<Line<'static>>,
         selected: usize,
         focused: bool,
         theme: &Theme,
     ) {
         let height = usize::from(area.height);
         let top = (selected + 1).saturating_sub(height);
-        let lines: Vec<Line> = lines
-            .into_iter()
+        let lines: Vec<Line> = rows
+            .iter()
             .enumerate()
             .skip(top)
             .take(height)
-            .map(|(i, l)| {
-                if focused && i == selected {
+            .filter_map(|(i, row)| {
+                let l = line(*row)?;
+                Some(if focused && i == selected {
                     l.patch_style(theme.selected())
                 } else {
                     l
-                }
+                })
             })
             .collect();
         frame.render_widget(Paragraph::new(lines), area);
@@ -697,54 +770,51 @@ impl CaseView {
             return;
         }
         let width = usize::from(inner.width);
-        let lines = self
-            .task_rows()
-            .into_iter()
-            .filter_map(|row| {
-                let t = tasks.get(row.record)?;
-                Some(match row.event {
-                    Some(e) => Self::event_line(t.events.get(e)?, theme, zone),
-                    None => {
-                        let mark = if self.tasks.expanded.contains(&t.task_id) {
-                            "▾"
-                        } else {
-                            "▸"
-                        };
-                        let when = t
-                            .engineer_eta
-                            .as_deref()
-                            .map(|e| format!("ETA {e}"))
-                            .or_else(|| t.scheduled_start.as_deref().map(|s| format!("start {s}")));
-                        let rest = [
-                            when.unwrap_or_default(),
-                            t.description.clone().unwrap_or_default(),
-                        ]
-                        .join("  ");
-                        let status = status_text(&t.status, t.known);
-                        let used = 3 + t.task_id.len() + 2 + status.chars().count() + 2;
-                        Line::from(vec![
-                            Span::raw(format!("{mark} ")),
-                            Span::styled(t.task_id.clone(), theme.title()),
-                            Span::raw("  "),
-                            Span::styled(
-                                status,
-                                if t.known {
-                                    theme.text()
-                                } else {
-                                    theme.warning()
-                                },
-                            ),
-                            Span::raw("  "),
-                            Span::raw(fit(&rest, width.saturating_sub(used))),
-                        ])
-                    }
-                })
+        let line = |row: PaneRow| {
+            let t = tasks.get(row.record)?;
+            Some(match row.event {
+                Some(e) => Self::event_line(t.events.get(e)?, theme, zone),
+                None => {
+                    let mark = if self.tasks.expanded.contains(&t.task_id) {
+                        "▾"
+                    } else {
+                        "▸"
+                    };
+                    let when = t
+                        .engineer_eta
+                        .as_deref()
+                        .map(|e| format!("ETA {e}"))
+                        .or_else(|| t.scheduled_start.as_deref().map(|s| format!("start {s}")));
+                    let rest = [
+                        when.unwrap_or_default(),
+                        t.description.clone().unwrap_or_default(),
+                    ]
+                    .join("  ");
+                    let status = status_text(&t.status, t.known);
+                    let used = 3 + t.task_id.len() + 2 + status.chars().count() + 2;
+                    Line::from(vec![
+                        Span::raw(format!("{mark} ")),
+                        Span::styled(t.task_id.clone(), theme.title()),
+                        Span::raw("  "),
+                        Span::styled(
+                            status,
+                            if t.known {
+                                theme.text()
+                            } else {
+                                theme.warning()
+                            },
+                        ),
+                        Span::raw("  "),
+                        Span::raw(fit(&rest, width.saturating_sub(used))),
+                    ])
+                }
             })
-            .collect();
-        self.render_rows(
+        };
+        Self::render_rows(
             frame,
             inner,
-            lines,
+            &self.task_rows(),
+            line,
             self.tasks.selected,
             self.pane == Pane::Tasks,
             theme,
@@ -766,67 +836,64 @@ impl CaseView {
             return;
         }
         let width = usize::from(inner.width);
-        let lines = self
-            .part_rows()
-            .into_iter()
-            .filter_map(|row| {
-                let p = parts.get(row.record)?;
-                Some(match row.event {
-                    Some(e) => Self::event_line(p.events.get(e)?, theme, zone),
-                    None => {
-                        let mark = if self.parts.expanded.contains(&p.order_id) {
-                            "▾"
-                        } else {
-                            "▸"
-                        };
-                        let mut rest = Vec::new();
-                        let qty = p.quantity.map(|q| format!("{q}× ")).unwrap_or_default();
-                        if let Some(pn) = &p.part_number {
-                            rest.push(format!("{qty}{pn}"));
-                        }
-                        if let Some(d) = &p.part_description {
-                            rest.push(d.clone());
-                        }
-                        if let Some(c) = &p.carrier {
-                            rest.push(
-                                format!("{c} {}", p.tracking_number.as_deref().unwrap_or(""))
-                                    .trim_end()
-                                    .to_owned(),
-                            );
-                        }
-                        if let Some(eta) = &p.eta {
-                            rest.push(format!("ETA {eta}"));
-                        }
-                        match (p.return_required, &p.return_status) {
-                            (Some(true), Some(s)) => rest.push(format!("return: {s}")),
-                            (Some(true), None) => rest.push("return required".to_owned()),
-                            _ => {}
-                        }
-                        let status = status_text(&p.status, p.known);
-                        let used = 3 + p.order_id.len() + 2 + status.chars().count() + 2;
-                        Line::from(vec![
-                            Span::raw(format!("{mark} ")),
-                            Span::styled(p.order_id.clone(), theme.title()),
-                            Span::raw("  "),
-                            Span::styled(
-                                status,
-                                if p.known {
-                                    theme.text()
-                                } else {
-                                    theme.warning()
-                                },
-                            ),
-                            Span::raw("  "),
-                            Span::raw(fit(&rest.join("  "), width.saturating_sub(used))),
-                        ])
+        let line = |row: PaneRow| {
+            let p = parts.get(row.record)?;
+            Some(match row.event {
+                Some(e) => Self::event_line(p.events.get(e)?, theme, zone),
+                None => {
+                    let mark = if self.parts.expanded.contains(&p.order_id) {
+                        "▾"
+                    } else {
+                        "▸"
+                    };
+                    let mut rest = Vec::new();
+                    let qty = p.quantity.map(|q| format!("{q}× ")).unwrap_or_default();
+                    if let Some(pn) = &p.part_number {
+                        rest.push(format!("{qty}{pn}"));
                     }
-                })
+                    if let Some(d) = &p.part_description {
+                        rest.push(d.clone());
+                    }
+                    if let Some(c) = &p.carrier {
+                        rest.push(
+                            format!("{c} {}", p.tracking_number.as_deref().unwrap_or(""))
+                                .trim_end()
+                                .to_owned(),
+                        );
+                    }
+                    if let Some(eta) = &p.eta {
+                        rest.push(format!("ETA {eta}"));
+                    }
+                    match (p.return_required, &p.return_status) {
+                        (Some(true), Some(s)) => rest.push(format!("return: {s}")),
+                        (Some(true), None) => rest.push("return required".to_owned()),
+                        _ => {}
+                    }
+                    let status = status_text(&p.status, p.known);
+                    let used = 3 + p.order_id.len() + 2 + status.chars().count() + 2;
+                    Line::from(vec![
+                        Span::raw(format!("{mark} ")),
+                        Span::styled(p.order_id.clone(), theme.title()),
+                        Span::raw("  "),
+                        Span::styled(
+                            status,
+                            if p.known {
+                                theme.text()
+                            } else {
+                                theme.warning()
+                            },
+                        ),
+                        Span::raw("  "),
+                        Span::raw(fit(&rest.join("  "), width.saturating_sub(used))),
+                    ])
+                }
             })
-            .collect();
-        self.render_rows(
+        };
+        Self::render_rows(
             frame,
             inner,
-            lines,
+            &self.part_rows(),
+            line,
             self.parts.selected,
             self.pane == Pane::Parts,
             theme,

@@ -14,9 +14,9 @@ use super::keymap::Keymap;
 use super::theme::Theme;
 use super::{Action, App, Settings, render};
 use crate::console::{
-    CaseDetail, CaseFlags, CaseSummary, Connection, EntryStatus, Event, Health, IncidentSummary,
-    Origin, ParkedMessage, PartView, Priority, QuarantineEntry, RecordEvent, Snapshot, SyncMode,
-    SystemChoice, TaskView, TimelineEntry,
+    CaseDetail, CaseFlags, CaseSummary, Connection, EntryStatus, Event, Health, History,
+    IncidentSummary, Origin, ParkedMessage, PartView, Priority, QuarantineEntry, RecordEvent,
+    Request, Snapshot, SyncMode, SystemChoice, TaskView, TimelineEntry,
 };
 
 pub(super) fn now() -> DateTime<Utc> {
@@ -353,6 +353,7 @@ pub(super) fn detail() -> CaseDetail {
                 )],
             },
         ],
+        older_entries: 0,
         unparsed_updates: 1,
         summary,
     }
@@ -402,6 +403,11 @@ pub(super) fn app(width: u16, height: u16) -> App {
 
 /// The app with the case view of fixture case 6 loaded.
 fn case_app(width: u16, height: u16) -> App {
+    case_app_showing(detail(), width, height)
+}
+
+/// The app with the case view of fixture case 6 showing `detail`.
+fn case_app_showing(detail: CaseDetail, width: u16, height: u16) -> App {
     let mut app = app(width, height);
     app.update(key(KeyCode::Char('s')));
     // Sorted by incident ascending: case 6 is the fifth open case.
@@ -410,8 +416,27 @@ fn case_app(width: u16, height: u16) -> App {
     }
     app.update(key(KeyCode::Enter));
     app.take_requests();
-    app.update(Action::Engine(Event::CaseDetail(Box::new(detail()))));
+    app.update(Action::Engine(Event::CaseDetail(Box::new(detail))));
     app
+}
+
+/// Fixture case 6 as the engine sends its newest page: entries 3 to 7,
+/// with the first two left in the store.
+fn newest_page() -> CaseDetail {
+    let mut page = detail();
+    page.timeline.drain(..2);
+    page.older_entries = 2;
+    page
+}
+
+fn requests(app: &mut App) -> Vec<Request> {
+    app.take_requests().into_iter().map(|(_, r)| r).collect()
+}
+
+fn press_times(app: &mut App, c: char, times: usize) {
+    for _ in 0..times {
+        app.update(key(KeyCode::Char(c)));
+    }
 }
 
 fn draw(app: &App) -> String {
@@ -551,6 +576,63 @@ fn help_dialog() {
 #[test]
 fn case_view_timeline() {
     both("case_timeline", case_app);
+}
+
+#[test]
+fn scrolling_up_to_the_oldest_entry_asks_for_a_page_more_once() {
+    both("timeline_older_asked", |w, h| {
+        let mut app = case_app_showing(newest_page(), w, h);
+        press_times(&mut app, 'k', 100);
+        assert_eq!(
+            requests(&mut app),
+            [Request::LoadCase {
+                case: detail().summary.id,
+                history: History::Newest(5 + History::PAGE),
+            }]
+        );
+        app
+    });
+}
+
+#[test]
+fn the_older_page_keeps_the_view_on_the_entry_it_showed() {
+    let mut app = case_app_showing(newest_page(), 80, 24);
+    press_times(&mut app, 'k', 100);
+    requests(&mut app);
+    // A refresh of the same page is not the answer: nothing is asked again.
+    app.update(Action::Engine(Event::CaseDetail(Box::new(newest_page()))));
+    press_times(&mut app, 'k', 1);
+    assert_eq!(requests(&mut app), []);
+    assert!(draw(&app).contains("↑ 2 older entries: loading them…"));
+
+    app.update(Action::Engine(Event::CaseDetail(Box::new(detail()))));
+    let shown = draw(&app);
+    assert!(shown.contains("ACCEPT PROBLEM"), "{shown}");
+    assert!(!shown.contains("ENTITLEMENT"), "{shown}");
+    assert!(!shown.contains("older entries"), "{shown}");
+    // Entry 2 (header, one line of text, a blank) is just above.
+    press_times(&mut app, 'k', 3);
+    let shown = draw(&app);
+    assert!(shown.contains("ENTITLEMENT"), "{shown}");
+    assert!(!shown.contains("SERVICE REQUEST"), "{shown}");
+    assert_eq!(requests(&mut app), []);
+}
+
+#[test]
+fn g_asks_for_the_whole_timeline_and_starts_at_its_first_entry() {
+    let mut app = case_app_showing(newest_page(), 80, 24);
+    press_times(&mut app, 'g', 2);
+    assert_eq!(
+        requests(&mut app),
+        [Request::LoadCase {
+            case: detail().summary.id,
+            history: History::All,
+        }]
+    );
+    app.update(Action::Engine(Event::CaseDetail(Box::new(detail()))));
+    let shown = draw(&app);
+    assert!(shown.contains("SERVICE REQUEST"), "{shown}");
+    assert!(shown.contains("Timeline (7)"), "{shown}");
 }
 
 #[test]

@@ -8,9 +8,7 @@ use super::model::{NotUnderstood, Origin, Parsed, PartUpdate, RecordKind, TaskSt
 
 /// Journal kind of the human text of an update message.
 pub const NOTE_KIND: &str = "note";
-/// Journal kind of one update that was not understood: counting these gives
-/// the operator "3 updates not understood", and each one reads as its text.
-pub const NOT_UNDERSTOOD_KIND: &str = "update_not_understood";
+pub use crate::store::NOT_UNDERSTOOD_KIND;
 
 /// Where a parsed message came from.
 #[derive(Debug, Clone, Copy)]
