@@ -369,6 +369,49 @@ fn tracking_numbers_count_per_incident_across_reopen() {
 }
 
 #[test]
+fn cases_read_a_page_at_a_time_are_every_case_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tool(&db(&dir));
+    for i in 0..7 {
+        store
+            .create_case(&new_case(&format!("INC{:04}", i % 3)), T0 + i)
+            .unwrap();
+    }
+    let all: Vec<i64> = store
+        .list_cases(&CaseFilter::default())
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store
+            .list_cases_page(&CaseFilter::default(), after, Some(3))
+            .unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        paged.extend(page.iter().map(|c| c.id));
+    }
+    assert_eq!(paged, all);
+    assert_eq!(all.len(), 7);
+    // The filter still applies within a page.
+    let of_one = store
+        .list_cases_page(
+            &CaseFilter {
+                incident_number: Some("INC0001".to_owned()),
+                ..CaseFilter::default()
+            },
+            0,
+            Some(1),
+        )
+        .unwrap();
+    assert_eq!(of_one.len(), 1);
+    assert_eq!(of_one[0].incident_number, "INC0001");
+}
+
+#[test]
 fn concurrent_connections_get_distinct_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let path = db(&dir);

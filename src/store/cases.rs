@@ -434,14 +434,29 @@ pub trait CaseOps: Access {
 
     /// Cases matching `filter`, oldest first.
     fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRow>, StoreError> {
+        self.list_cases_page(filter, 0, None)
+    }
+
+    /// Up to `limit` (`None`: all) of the cases matching `filter` with ids
+    /// above `after`, oldest first: read a page at a time, every case costs
+    /// a page's hold of the store at a time.
+    fn list_cases_page(
+        &self,
+        filter: &CaseFilter,
+        after: i64,
+        limit: Option<u32>,
+    ) -> Result<Vec<CaseRow>, StoreError> {
         let sql = format!(
             "SELECT {CASE_COLUMNS} FROM cases
              WHERE (?1 = 0 OR state NOT IN (1, 7)) AND (?2 IS NULL OR incident_number = ?2)
-             ORDER BY id"
+                 AND id > ?3
+             ORDER BY id LIMIT ?4"
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
+        // A negative LIMIT is none in SQLite.
+        let limit = limit.map_or(-1, i64::from);
         let rows = stmt.query_map(
-            params![filter.unfinished_only, filter.incident_number],
+            params![filter.unfinished_only, filter.incident_number, after, limit],
             case_row,
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
