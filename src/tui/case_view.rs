@@ -192,6 +192,29 @@ fn entry_header(entry: &TimelineEntry, theme: &Theme, zone: &Zone) -> Line<'stat
     Line::from(spans)
 }
 
+/// A task's or part order's row: its expansion mark, id, status (marked
+/// when HPE's word is not one the rules know) and what else fits.
+fn record_line(
+    expanded: bool,
+    id: &str,
+    (status, known): (&str, bool),
+    rest: &str,
+    width: usize,
+    theme: &Theme,
+) -> Line<'static> {
+    let mark = if expanded { "▾" } else { "▸" };
+    let status = status_text(status, known);
+    let used = 3 + id.len() + 2 + status.chars().count() + 2;
+    Line::from(vec![
+        Span::raw(format!("{mark} ")),
+        Span::styled(id.to_owned(), theme.title()),
+        Span::raw("  "),
+        Span::styled(status, if known { theme.text() } else { theme.warning() }),
+        Span::raw("  "),
+        Span::raw(fit(rest, width.saturating_sub(used))),
+    ])
+}
+
 fn status_text(event_status: &str, known: bool) -> String {
     if known {
         event_status.to_owned()
@@ -775,11 +798,6 @@ impl CaseView {
             Some(match row.event {
                 Some(e) => Self::event_line(t.events.get(e)?, theme, zone),
                 None => {
-                    let mark = if self.tasks.expanded.contains(&t.task_id) {
-                        "▾"
-                    } else {
-                        "▸"
-                    };
                     let when = t
                         .engineer_eta
                         .as_deref()
@@ -790,23 +808,14 @@ impl CaseView {
                         t.description.clone().unwrap_or_default(),
                     ]
                     .join("  ");
-                    let status = status_text(&t.status, t.known);
-                    let used = 3 + t.task_id.len() + 2 + status.chars().count() + 2;
-                    Line::from(vec![
-                        Span::raw(format!("{mark} ")),
-                        Span::styled(t.task_id.clone(), theme.title()),
-                        Span::raw("  "),
-                        Span::styled(
-                            status,
-                            if t.known {
-                                theme.text()
-                            } else {
-                                theme.warning()
-                            },
-                        ),
-                        Span::raw("  "),
-                        Span::raw(fit(&rest, width.saturating_sub(used))),
-                    ])
+                    record_line(
+                        self.tasks.expanded.contains(&t.task_id),
+                        &t.task_id,
+                        (&t.status, t.known),
+                        &rest,
+                        width,
+                        theme,
+                    )
                 }
             })
         };
@@ -841,11 +850,6 @@ impl CaseView {
             Some(match row.event {
                 Some(e) => Self::event_line(p.events.get(e)?, theme, zone),
                 None => {
-                    let mark = if self.parts.expanded.contains(&p.order_id) {
-                        "▾"
-                    } else {
-                        "▸"
-                    };
                     let mut rest = Vec::new();
                     let qty = p.quantity.map(|q| format!("{q}× ")).unwrap_or_default();
                     if let Some(pn) = &p.part_number {
@@ -869,23 +873,14 @@ impl CaseView {
                         (Some(true), None) => rest.push("return required".to_owned()),
                         _ => {}
                     }
-                    let status = status_text(&p.status, p.known);
-                    let used = 3 + p.order_id.len() + 2 + status.chars().count() + 2;
-                    Line::from(vec![
-                        Span::raw(format!("{mark} ")),
-                        Span::styled(p.order_id.clone(), theme.title()),
-                        Span::raw("  "),
-                        Span::styled(
-                            status,
-                            if p.known {
-                                theme.text()
-                            } else {
-                                theme.warning()
-                            },
-                        ),
-                        Span::raw("  "),
-                        Span::raw(fit(&rest.join("  "), width.saturating_sub(used))),
-                    ])
+                    record_line(
+                        self.parts.expanded.contains(&p.order_id),
+                        &p.order_id,
+                        (&p.status, p.known),
+                        &rest.join("  "),
+                        width,
+                        theme,
+                    )
                 }
             })
         };
