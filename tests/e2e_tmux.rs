@@ -320,7 +320,7 @@ impl ConsoleRun {
         let left: Vec<_> = std::fs::read_dir(&self.data_dir)
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
-        assert!(left.is_empty(), "the demo left {left:?}");
+        assert!(left.is_empty(), "the demo left {left:?}\n{}", self.logs());
     }
 
     /// Exit status 0 and the normal screen back, without the console's

@@ -45,6 +45,10 @@ impl History {
     pub const PAGE: u32 = 200;
     /// The first look at a case.
     pub const FIRST_PAGE: History = History::Newest(History::PAGE);
+
+    fn all() -> History {
+        History::All
+    }
 }
 
 /// An operation the console asks of the engine. Nothing here is awaited:
@@ -56,6 +60,9 @@ pub enum Request {
     /// it is the case on screen), its timeline as far back as `history`.
     LoadCase {
         case: CaseId,
+        /// A console from before pages sends none and gets the whole
+        /// timeline, which is what it shows.
+        #[serde(default = "History::all")]
         history: History,
     },
     /// The case view was left: stop sending its detail.
@@ -167,4 +174,32 @@ pub struct Snapshot {
     pub systems: Vec<SystemChoice>,
     pub parked: Vec<ParkedMessage>,
     pub quarantine: Vec<QuarantineEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_load_case_from_a_console_before_pages_asks_for_the_whole_timeline() {
+        let old: Request =
+            serde_json::from_str(r#"{"type": "load_case", "data": {"case": 7}}"#).unwrap();
+        assert_eq!(
+            old,
+            Request::LoadCase {
+                case: 7,
+                history: History::All
+            }
+        );
+        let new = Request::LoadCase {
+            case: 7,
+            history: History::FIRST_PAGE,
+        };
+        let json = serde_json::to_value(&new).unwrap();
+        assert_eq!(
+            json["data"]["history"],
+            serde_json::json!({"type": "newest", "entries": 200})
+        );
+        assert_eq!(serde_json::from_value::<Request>(json).unwrap(), new);
+    }
 }

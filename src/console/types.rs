@@ -203,6 +203,8 @@ pub struct CaseDetail {
     pub timeline: Vec<TimelineEntry>,
     /// Entries older than the first of `timeline`, not sent: a
     /// [`super::Request::LoadCase`] asking for more history brings them.
+    /// (None from a `serve` from before pages, which sent them all.)
+    #[serde(default)]
     pub older_entries: u32,
     pub tasks: Vec<TaskView>,
     pub parts: Vec<PartView>,
