@@ -36,7 +36,6 @@
 //! `cargo bench --bench console` runs it in full. Run without `--bench`
 //! (as `cargo test --all-targets` does) it uses 200 cases and a few frames.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -121,6 +120,7 @@ const SMOKE: Scale = Scale {
 
 #[path = "console/remote.rs"]
 mod remote;
+use remote::serve_rig::lab;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -446,49 +446,19 @@ impl Rig {
         sim.provider.answer_delay = None;
         let gsem = GsemSim::start(sim).await?;
         let servicenow = ServiceNowSim::start(SimConfig::default()).await?;
-        let secrets = dir.path().join("secrets");
-        std::fs::create_dir_all(&secrets)?;
-        for (name, secret) in [
-            ("agent-key", AGENT_KEY),
-            ("sn-password", INTEGRATION_PASSWORD),
-        ] {
-            let path = secrets.join(name);
-            std::fs::write(&path, secret)?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        }
-        let mut systems = String::new();
-        for (name, serial) in SYSTEMS {
-            systems.push_str(&format!(
-                "[[systems]]\nname = \"{name}\"\nserial = \"{serial}\"\ncontract = \"CN-NERSC-2024\"\ncmdb_ci = \"{name}\"\n\n"
-            ));
-        }
+        lab::write_private(&dir.path().join("secrets/agent-key"), AGENT_KEY);
+        lab::write_private(
+            &dir.path().join("secrets/sn-password"),
+            INTEGRATION_PASSWORD,
+        );
+        let systems = SYSTEMS.map(|(name, serial)| lab::System {
+            name,
+            serial,
+            contract: "CN-NERSC-2024",
+            cmdb_ci: name,
+        });
         let text = format!(
-            r#"
-[site]
-organization = "Bench Lab"
-[site.address]
-street = "1 Main St"
-city = "Springfield"
-region = "IL"
-postal_code = "62701"
-country = "US"
-[site.contact]
-first_name = "Ops"
-last_name = "Desk"
-phone = "+1 217 555 0100"
-email = "ops@example.org"
-[site.alternate_contact]
-first_name = "Night"
-last_name = "Shift"
-phone = "+1 217 555 0101"
-email = "night@example.org"
-
-[[operators]]
-id = "{OPERATOR}"
-first_name = "Ada"
-last_name = "Lovelace"
-
-{systems}
+            r#"{site}
 [gsem]
 environment = "prod"
 [gsem.prod]
@@ -516,6 +486,7 @@ close_case_when_incident_resolved = false
 [store]
 path = "{store}"
 "#,
+            site = lab::site_toml_with("Bench Lab", &[], &systems),
             base = gsem.base_url(),
             client_cert = paths.client.cert.display(),
             client_key = paths.client.key.display(),
@@ -524,8 +495,7 @@ path = "{store}"
             store = store.display(),
         );
         let config_path = dir.path().join("config.toml");
-        std::fs::write(&config_path, text)?;
-        std::fs::set_permissions(&config_path, std::fs::Permissions::from_mode(0o600))?;
+        lab::write_private(&config_path, &text);
         let settings = config::load(&config_path)?;
         Ok(Rig {
             _dir: dir,

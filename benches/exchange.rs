@@ -52,6 +52,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
 
+#[path = "../tests/support/lab.rs"]
+mod lab;
+
 const AGENT_KEY: &str = "bench-agent-key";
 const WEBHOOK_PATH: &str = "/gsem/message";
 const FLOOR_PATH: &str = "/floor";
@@ -259,37 +262,7 @@ impl Rig {
     fn write_config(&self, servicenow_url: &str) -> anyhow::Result<()> {
         let p = &self.paths;
         let text = format!(
-            r#"
-[site]
-organization = "Bench Lab"
-[site.address]
-street = "1 Main St"
-city = "Springfield"
-region = "IL"
-postal_code = "62701"
-country = "US"
-[site.contact]
-first_name = "Ops"
-last_name = "Desk"
-phone = "+1 217 555 0100"
-email = "ops@example.org"
-[site.alternate_contact]
-first_name = "Night"
-last_name = "Shift"
-phone = "+1 217 555 0101"
-email = "night@example.org"
-
-[[operators]]
-id = "{OPERATOR}"
-first_name = "Ada"
-last_name = "Lovelace"
-
-[[systems]]
-name = "compute"
-serial = "SN0001"
-contract = "CN0001"
-cmdb_ci = "ci-0001"
-
+            r#"{site}
 [gsem]
 environment = "prod"
 [gsem.prod]
@@ -325,6 +298,7 @@ close_case_when_incident_resolved = false
 [store]
 path = "{store}"
 "#,
+            site = lab::site_toml("Bench Lab", &[]),
             base = self.gsem.base_url(),
             client_cert = p.client.cert.display(),
             client_key = p.client.key.display(),

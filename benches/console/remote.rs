@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 #[path = "../../tests/serve_rig/mod.rs"]
-mod serve_rig;
+pub mod serve_rig;
 
 /// Makes the bench binary measure this alone and print [`RESULT`].
 pub const CHILD_FLAG: &str = "--remote-events";

@@ -30,6 +30,10 @@ use tokio::sync::Notify;
 pub const AGENT_KEY: &str = "certification-agent-key";
 pub const WEBHOOK_TOKEN: &str = "certification-webhook-token";
 pub const WEBHOOK_PATH: &str = "/gsem/message";
+#[path = "../support/lab.rs"]
+mod lab;
+
+/// The operator the lab's config names first.
 pub const OPERATOR: &str = "ada";
 
 // ---------------------------------------------------------------------------
@@ -223,43 +227,7 @@ impl Rig {
         };
         let p = &self.paths;
         let text = format!(
-            r#"
-[site]
-organization = "Certification Lab"
-[site.address]
-street = "1 Main St"
-city = "Springfield"
-region = "IL"
-postal_code = "62701"
-country = "US"
-[site.contact]
-first_name = "Ops"
-last_name = "Desk"
-phone = "+1 217 555 0100"
-email = "ops@example.org"
-[site.alternate_contact]
-first_name = "Night"
-last_name = "Shift"
-phone = "+1 217 555 0101"
-email = "night@example.org"
-
-[[operators]]
-id = "{OPERATOR}"
-first_name = "Ada"
-last_name = "Lovelace"
-
-[[systems]]
-name = "compute"
-serial = "SN0001"
-contract = "CN0001"
-cmdb_ci = "ci-0001"
-
-[[systems]]
-name = "storage"
-serial = "SN0002"
-contract = "CN0002"
-cmdb_ci = "ci-0002"
-
+            r#"{site}
 [gsem]
 environment = "prod"
 [gsem.prod]
@@ -302,6 +270,7 @@ path = "{store}"
 [log]
 filter = "info"
 "#,
+            site = lab::site_toml_with("Certification Lab", &[], &[lab::COMPUTE, lab::STORAGE]),
             base = self.gsem.base_url(),
             client_cert = p.client.cert.display(),
             client_key = p.client.key.display(),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use casebridge::sim::servicenow::NewIncident;
 
 #[path = "../support/lab.rs"]
-mod lab;
+pub mod lab;
 // Not every test binary that compiles this module writes a file of its own.
 #[allow(unused_imports)]
 pub use lab::write_private;

@@ -3,8 +3,10 @@
 //! secrets written 0600, and a site config naming all of them, rendered
 //! from [`LabOptions`].
 
-// Each test binary compiles this module and uses its own part of it.
-#![allow(dead_code)]
+// Each test binary compiles this module and uses its own part of it; the
+// benchmarks compile it too, and a lab that cannot start is a panic there
+// as in a test.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
@@ -267,15 +269,56 @@ path = "{store}"
     }
 }
 
+/// A `[[systems]]` table.
+pub struct System {
+    pub name: &'static str,
+    pub serial: &'static str,
+    pub contract: &'static str,
+    pub cmdb_ci: &'static str,
+}
+
+pub const COMPUTE: System = System {
+    name: "compute",
+    serial: "SN0001",
+    contract: "CN0001",
+    cmdb_ci: "ci-0001",
+};
+
+pub const STORAGE: System = System {
+    name: "storage",
+    serial: "SN0002",
+    contract: "CN0002",
+    cmdb_ci: "ci-0002",
+};
+
 /// The `[site]`, `[[operators]]` (ada, then `extra_operators`) and
-/// `[[systems]]` tables a config starts with; `[gsem]` and the rest follow.
+/// `[[systems]]` (one, [`COMPUTE`]) tables a config starts with; `[gsem]`
+/// and the rest follow.
 pub fn site_toml(organization: &str, extra_operators: &[Operator]) -> String {
+    site_toml_with(organization, extra_operators, &[COMPUTE])
+}
+
+/// [`site_toml`] with these systems.
+pub fn site_toml_with(
+    organization: &str,
+    extra_operators: &[Operator],
+    systems: &[System],
+) -> String {
     let mut operators = String::new();
     for op in extra_operators {
         write!(
             operators,
             "\n[[operators]]\nid = \"{}\"\nfirst_name = \"{}\"\nlast_name = \"{}\"\n",
             op.id, op.first_name, op.last_name
+        )
+        .unwrap();
+    }
+    let mut system_tables = String::new();
+    for system in systems {
+        write!(
+            system_tables,
+            "\n[[systems]]\nname = \"{}\"\nserial = \"{}\"\ncontract = \"{}\"\ncmdb_ci = \"{}\"\n",
+            system.name, system.serial, system.contract, system.cmdb_ci
         )
         .unwrap();
     }
@@ -304,12 +347,6 @@ email = "night@example.org"
 id = "ada"
 first_name = "Ada"
 last_name = "Lovelace"
-{operators}
-[[systems]]
-name = "compute"
-serial = "SN0001"
-contract = "CN0001"
-cmdb_ci = "ci-0001"
-"#
+{operators}{system_tables}"#
     )
 }
