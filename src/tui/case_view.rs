@@ -396,14 +396,15 @@ impl CaseView {
         }
     }
 
-    /// Scrolls `delta` lines; returns the history to ask for when that
-    /// reached the oldest entry the view has and older ones are left.
+    /// Scrolls `delta` lines; returns the history to ask for when scrolling
+    /// up reached the oldest entry the view has and older ones are left.
     pub fn scroll_by(&mut self, delta: isize, height: usize) -> Option<History> {
         let bottom = self.bottom(height);
         let top = self.step(self.top(height), delta, bottom);
         self.scroll = top;
         self.follow = top == bottom;
-        if top != Anchor::default() || !self.has_older() || self.history_asked.is_some() {
+        let at_oldest = delta < 0 && top == Anchor::default();
+        if !at_oldest || !self.has_older() || self.history_asked.is_some() {
             return None;
         }
         let page = History::Newest(
@@ -703,7 +704,7 @@ impl CaseView {
             let what = if self.history_asked.is_some() {
                 "loading them…"
             } else {
-                "k or g reads them"
+                "scroll up to read them"
             };
             lines.push(Line::styled(
                 format!("↑ {older} older entries: {what}"),

@@ -595,6 +595,23 @@ fn scrolling_up_to_the_oldest_entry_asks_for_a_page_more_once() {
 }
 
 #[test]
+fn a_page_that_fits_asks_for_more_only_when_scrolled_up() {
+    let mut app = case_app_showing(newest_page(), 160, 48);
+    assert!(draw(&app).contains("↑ 2 older entries: scroll up to read them"));
+    press_times(&mut app, 'j', 1);
+    assert_eq!(requests(&mut app), []);
+    press_times(&mut app, 'k', 1);
+    assert_eq!(
+        requests(&mut app),
+        [Request::LoadCase {
+            case: detail().summary.id,
+            history: History::Newest(5 + History::PAGE),
+        }]
+    );
+    assert!(draw(&app).contains("↑ 2 older entries: loading them…"));
+}
+
+#[test]
 fn the_older_page_keeps_the_view_on_the_entry_it_showed() {
     let mut app = case_app_showing(newest_page(), 80, 24);
     press_times(&mut app, 'k', 100);
