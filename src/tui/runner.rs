@@ -251,8 +251,10 @@ fn to_action(event: TermEvent) -> Option<Action> {
 
 /// Why the loop ended.
 enum End {
-    /// `q`, Ctrl-c, SIGTERM, SIGHUP or SIGINT.
+    /// `q`, Ctrl-c, SIGTERM or SIGINT.
     Asked,
+    /// SIGHUP: mostly the terminal going away, its hangup not seen yet.
+    HangupSignal,
     /// The terminal went away.
     HungUp,
 }
@@ -269,9 +271,11 @@ pub async fn run(link: ConsoleLink, settings: Settings) -> Result<(), TuiError> 
     let hung_up = match &outcome {
         Ok(End::HungUp) => true,
         Ok(End::Asked) => false,
-        // A draw or a read failing because the terminal is gone is the
-        // hangup, seen first.
-        Err(_) => tokio::time::timeout(HANGUP_SETTLE, hangup.wait())
+        // The kernel's SIGHUP, or a draw or a read failing because the
+        // terminal is gone, can come before the hangup itself shows: taken
+        // for a plain stop, restoring the dead terminal would panic on
+        // ratatui's complaint and skip the demo's clean-up.
+        Ok(End::HangupSignal) | Err(_) => tokio::time::timeout(HANGUP_SETTLE, hangup.wait())
             .await
             .is_ok(),
     };
@@ -343,7 +347,7 @@ async fn drive(
                 }
             },
             _ = tick.tick() => app.update(Action::Tick(Utc::now())),
-            () = terminate.recv() => return Ok(End::Asked),
+            end = terminate.recv() => return Ok(end),
             () = hangup.wait() => return Ok(End::HungUp),
         }
         for (id, request) in app.take_requests() {
@@ -381,7 +385,7 @@ impl Terminate {
         }
     }
 
-    async fn recv(&mut self) {
+    async fn recv(&mut self) -> End {
         async fn one(signal: &mut Option<Signal>) {
             match signal {
                 Some(signal) => {
@@ -391,9 +395,9 @@ impl Terminate {
             }
         }
         tokio::select! {
-            () = one(&mut self.term) => {}
-            () = one(&mut self.hup) => {}
-            () = one(&mut self.int) => {}
+            () = one(&mut self.term) => End::Asked,
+            () = one(&mut self.hup) => End::HangupSignal,
+            () = one(&mut self.int) => End::Asked,
         }
     }
 }
