@@ -789,7 +789,7 @@ async fn integrity_under_sigkill(mode: Mode, name: &str) {
 async fn meet_a_head_without_message_id(
     rig: &Rig,
     store: &casebridge::gsem::shared::SharedStore,
-    engine: &EngineProcess,
+    engine: &ServeProcess,
     bad_head: &str,
     queued: &mut Queued,
     pids: &[String],

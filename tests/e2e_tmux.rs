@@ -22,7 +22,7 @@ use casebridge::sim::servicenow::NewIncident;
 use casebridge::store::prelude::*;
 use casebridge::store::{Role, Store};
 use regex::Regex;
-use serve_rig::{ADA_PASSWORD, Backends, ServeProcess, free_port};
+use serve_rig::{ADA_PASSWORD, Backends, free_port, spawn_serve};
 
 const WIDTH: u16 = 160;
 const HEIGHT: u16 = 48;
@@ -521,7 +521,7 @@ fn remote_console_against_serve_opens_a_case_comments_survives_a_restart_and_qui
         .unwrap()
         .get("number")
         .to_owned();
-    let mut serve = ServeProcess::spawn(&backends);
+    let mut serve = spawn_serve(&backends);
 
     // The incident picker shows what the engine has read from ServiceNow
     // when it opens: wait for the first poll.
@@ -627,7 +627,7 @@ fn remote_console_against_serve_opens_a_case_comments_survives_a_restart_and_qui
 
     // serve again, on the same port and store: the console reconnects and
     // the typed comment is still there to send.
-    let mut serve = ServeProcess::spawn(&backends);
+    let mut serve = spawn_serve(&backends);
     wait("the console connected again", 40, &|s| {
         s.contains(&connected) && !s.contains("unreachable")
     });

@@ -4,9 +4,7 @@
 //! process), the store opened beside it, and waits that poll with deadlines.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +30,7 @@ pub const WEBHOOK_TOKEN: &str = "certification-webhook-token";
 pub const WEBHOOK_PATH: &str = "/gsem/message";
 #[path = "../support/lab.rs"]
 mod lab;
+pub use lab::ServeProcess;
 
 /// The operator the lab's config names first.
 pub const OPERATOR: &str = "ada";
@@ -307,8 +306,13 @@ filter = "info"
     }
 
     /// Starts `casebridge serve` and waits until it says it runs.
-    pub fn spawn_engine(&self) -> EngineProcess {
-        EngineProcess::spawn(self)
+    pub fn spawn_engine(&self) -> ServeProcess {
+        ServeProcess::spawn(
+            self.dir.path(),
+            &self.config_path,
+            "engine started",
+            &self.ctx(),
+        )
     }
 
     pub fn ctx(&self) -> String {
@@ -357,83 +361,6 @@ pub fn open_case(
         },
         contract: contract.into(),
         serial: serial.into(),
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The real binary as a child process.
-
-pub struct EngineProcess {
-    child: Child,
-    log: PathBuf,
-}
-
-impl EngineProcess {
-    fn spawn(rig: &Rig) -> EngineProcess {
-        let logs = rig.dir.path().join("stderr");
-        std::fs::create_dir_all(&logs).unwrap();
-        let n = std::fs::read_dir(&logs).unwrap().count();
-        let log = logs.join(format!("serve-{n:03}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_casebridge"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&rig.config_path)
-            // Logs go to the tempdir, never to the user's data directory.
-            .env("XDG_DATA_HOME", rig.dir.path().join("xdg-data"))
-            .env("HOME", rig.dir.path())
-            .env_remove("CASEBRIDGE_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut engine = EngineProcess { child, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if engine.stderr().contains("engine started") {
-                return engine;
-            }
-            if let Some(status) = engine.child.try_wait().unwrap() {
-                panic!(
-                    "casebridge serve exited with {status} before it started ({}):\n{}",
-                    rig.ctx(),
-                    engine.stderr()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "casebridge serve did not start within 30 s ({}):\n{}",
-                rig.ctx(),
-                engine.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    pub fn stderr(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut file) = std::fs::File::open(&self.log) {
-            let _ = file.read_to_string(&mut text);
-        }
-        text
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// SIGKILL, and reap it.
-    pub fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for EngineProcess {
-    fn drop(&mut self) {
-        // A failed test must not leave the engine running.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

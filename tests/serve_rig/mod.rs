@@ -6,16 +6,14 @@
 // directory and simulators are held only to keep them alive.
 #![allow(dead_code)]
 
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use casebridge::sim::servicenow::NewIncident;
 
 #[path = "../support/lab.rs"]
 pub mod lab;
 // Not every test binary that compiles this module writes a file of its own.
+pub use lab::ServeProcess;
 #[allow(unused_imports)]
 pub use lab::write_private;
 use lab::{Lab, LabOptions, Operator, Serve, ServeUser};
@@ -101,90 +99,13 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The real `casebridge serve` on the backends' config, its stderr in a
-/// file of its own (`stderr/serve-NNN.log` in the backends' directory);
-/// killed on drop.
-pub struct ServeProcess {
-    child: Child,
-    log: PathBuf,
-}
-
-impl ServeProcess {
-    /// Starts `casebridge serve` and waits until its console API listens.
-    pub fn spawn(backends: &Backends) -> ServeProcess {
-        let dir = backends.dir.path();
-        let logs = dir.join("stderr");
-        std::fs::create_dir_all(&logs).unwrap();
-        let n = std::fs::read_dir(&logs).unwrap().count();
-        let log = logs.join(format!("serve-{n:03}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_casebridge"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&backends.config_path)
-            // Its log file goes to the tempdir, never to the user's data dir.
-            .env("XDG_DATA_HOME", dir.join("xdg-data"))
-            .env("HOME", dir)
-            .env_remove("CASEBRIDGE_LOG")
-            .env_remove("CASEBRIDGE_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut serve = ServeProcess { child, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !serve.stderr().contains("console API listening") {
-            if let Some(status) = serve.child.try_wait().unwrap() {
-                panic!(
-                    "casebridge serve exited with {status} before its API listened:\n{}",
-                    serve.stderr()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "casebridge serve's API did not listen within 30 s:\n{}",
-                serve.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        serve
-    }
-
-    /// What it wrote on stderr so far (its log).
-    pub fn stderr(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut file) = std::fs::File::open(&self.log) {
-            let _ = file.read_to_string(&mut text);
-        }
-        text
-    }
-
-    /// SIGTERM, then its exit status once it has stopped (within `timeout`).
-    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-s", "TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success(), "kill -s TERM failed");
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "casebridge serve still runs {timeout:?} after SIGTERM:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        // A failed test must not leave serve running.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The real `casebridge serve` on the backends' config, waited for until
+/// its console API listens.
+pub fn spawn_serve(backends: &Backends) -> ServeProcess {
+    ServeProcess::spawn(
+        backends.dir.path(),
+        &backends.config_path,
+        "console API listening",
+        "its console API",
+    )
 }

@@ -9,10 +9,12 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt::Write as _;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use casebridge::config;
 use casebridge::sim::gsem::{GsemSim, GsemSimConfig};
@@ -349,4 +351,102 @@ first_name = "Ada"
 last_name = "Lovelace"
 {operators}{system_tables}"#
     )
+}
+
+/// The real `casebridge serve` on a config, its stderr in a file of its own
+/// (`stderr/serve-NNN.log` under the test's directory); killed on drop.
+pub struct ServeProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl ServeProcess {
+    /// Starts `casebridge serve --config config` with its logs under `dir`
+    /// and waits (30 s at most) until its stderr has `ready`; `context` is
+    /// named in the panic when it does not.
+    pub fn spawn(dir: &Path, config: &Path, ready: &str, context: &str) -> ServeProcess {
+        let logs = dir.join("stderr");
+        std::fs::create_dir_all(&logs).unwrap();
+        let n = std::fs::read_dir(&logs).unwrap().count();
+        let log = logs.join(format!("serve-{n:03}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_casebridge"))
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            // Its log file goes to the tempdir, never to the user's data dir.
+            .env("XDG_DATA_HOME", dir.join("xdg-data"))
+            .env("HOME", dir)
+            .env_remove("CASEBRIDGE_LOG")
+            .env_remove("CASEBRIDGE_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut serve = ServeProcess { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !serve.stderr().contains(ready) {
+            if let Some(status) = serve.child.try_wait().unwrap() {
+                panic!(
+                    "casebridge serve exited with {status} before it said {ready:?} ({context}):\n{}",
+                    serve.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "casebridge serve did not say {ready:?} within 30 s ({context}):\n{}",
+                serve.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        serve
+    }
+
+    /// What it wrote on stderr so far (its log).
+    pub fn stderr(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(&self.log) {
+            let _ = file.read_to_string(&mut text);
+        }
+        text
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// SIGTERM, then its exit status once it has stopped (within `timeout`).
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-s", "TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -s TERM failed");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "casebridge serve still runs {timeout:?} after SIGTERM:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, and reap it.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        // A failed test must not leave serve running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
