@@ -490,19 +490,9 @@ impl App {
                 self.list.move_by(delta, list_height);
                 None
             }
-            Screen::Case(view) => match (view.pane, command) {
-                (Pane::Timeline, Command::Top) => view.scroll_top(),
-                (Pane::Timeline, Command::Bottom) => {
-                    view.scroll_bottom();
-                    None
-                }
-                (Pane::Timeline, _) => view.scroll_by(delta, timeline_height),
-                _ => {
-                    view.move_selection(delta);
-                    None
-                }
-            }
-            .map(|history| (view.case, history)),
+            Screen::Case(view) => view
+                .navigate(command, delta, timeline_height)
+                .map(|history| (view.case, history)),
             Screen::Parked(view) => {
                 view.move_by(delta, parked_len);
                 None

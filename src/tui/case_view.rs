@@ -18,6 +18,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Tabs};
 
 use super::clock::Zone;
+use super::keymap::Command;
 use super::text::{fit, wrap};
 use super::theme::Theme;
 use crate::console::{
@@ -396,9 +397,28 @@ impl CaseView {
         }
     }
 
+    /// Moves as `command` asks in the focused pane: the timeline scrolls
+    /// (`height` lines high), a record pane moves its selection `delta`
+    /// rows. Returns the history to ask for when the timeline has reached
+    /// the oldest entry it has and older ones are left.
+    pub fn navigate(&mut self, command: Command, delta: isize, height: usize) -> Option<History> {
+        match (self.pane, command) {
+            (Pane::Timeline, Command::Top) => self.scroll_top(),
+            (Pane::Timeline, Command::Bottom) => {
+                self.scroll_bottom();
+                None
+            }
+            (Pane::Timeline, _) => self.scroll_by(delta, height),
+            _ => {
+                self.move_selection(delta);
+                None
+            }
+        }
+    }
+
     /// Scrolls `delta` lines; returns the history to ask for when scrolling
     /// up reached the oldest entry the view has and older ones are left.
-    pub fn scroll_by(&mut self, delta: isize, height: usize) -> Option<History> {
+    fn scroll_by(&mut self, delta: isize, height: usize) -> Option<History> {
         let bottom = self.bottom(height);
         let top = self.step(self.top(height), delta, bottom);
         self.scroll = top;
@@ -418,7 +438,7 @@ impl CaseView {
 
     /// Goes to the first entry; returns the history to ask for when the
     /// view does not have it yet.
-    pub fn scroll_top(&mut self) -> Option<History> {
+    fn scroll_top(&mut self) -> Option<History> {
         self.scroll = Anchor::default();
         self.follow = self.entry_count() == 0;
         if !self.has_older() {
@@ -437,7 +457,7 @@ impl CaseView {
         self.detail.as_ref().is_some_and(|d| d.older_entries > 0)
     }
 
-    pub fn scroll_bottom(&mut self) {
+    fn scroll_bottom(&mut self) {
         self.follow = true;
     }
 
@@ -485,7 +505,7 @@ impl CaseView {
     }
 
     /// Moves the selection of the focused record pane.
-    pub fn move_selection(&mut self, delta: isize) {
+    fn move_selection(&mut self, delta: isize) {
         let len = match self.pane {
             Pane::Tasks => self.task_rows().len(),
             Pane::Parts => self.part_rows().len(),
